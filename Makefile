@@ -1,0 +1,112 @@
+# μInference — one plain GNU Makefile.
+#
+#   make            build everything (build/mu, libraries, test binaries)
+#   make demo       install dependencies, build, and tell a story with the default model
+#   make check      install dependencies, build with gcc and clang (warnings are errors),
+#                   run every test, then the ASan/UBSan build of the tests and fuzz corpora
+#   make bench      speed of generated models (tokens/s), see bench/
+#   make fuzz       run every libFuzzer harness for FUZZ_SECONDS each
+#
+# Sources are found by wildcard: a new src/**/x.c joins its library, a new tests/test_x.c
+# becomes a test binary, a new fuzz/fuzz_x.c becomes a harness.
+
+SHARED   ?= ../shared
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+SAN      ?=
+WERROR   ?=
+
+# No -ffast-math / -Ofast anywhere: they break bit-exact results. -ffp-contract=off forbids
+# the compiler from fusing a*b+c, which would change rounding (see docs/determinism.md).
+# -fno-math-errno lets sqrt compile to the (correctly rounded) instruction.
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith \
+            -Wvla -Wformat=2 -Wno-format-nonliteral
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -Isrc $(WARN) $(if $(WERROR),-Werror) -ffp-contract=off -fno-math-errno \
+            -fno-strict-aliasing -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+            $(SAN) $(CFLAGS)
+LDFLAGS  ?=
+ALL_LDFLAGS := $(SAN) -pie $(LDFLAGS)
+LIBS     := -l:libbearssl.a -lpthread
+
+ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c $(wildcard src/engine/*.c)
+HOST_SRC   := $(wildcard src/host/*.c)
+MU_SRC     := $(wildcard cmd/mu/*.c)
+TEST_SRC   := $(wildcard tests/test_*.c)
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+ENGINE_OBJ := $(call obj,$(ENGINE_SRC))
+HOST_OBJ   := $(call obj,$(HOST_SRC))
+MU_OBJ     := $(call obj,$(MU_SRC))
+TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+.PHONY: all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
+all: $(BUILD)/mu tests
+tests: $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmu_engine.a: $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libmu_host.a: $(HOST_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mu: $(MU_OBJ) $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(MU_OBJ) $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a $(LIBS) -lm
+
+deps:
+	@./scripts/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory $(BUILD)/mu
+	$(BUILD)/mu run -m $(SHARED)/models/stories260K/stories260K.gguf -p "Once upon a time" -n 256
+
+# The whole suite. Each step prints its own "N passed, N failed"; tests/run.sh adds them up.
+check: deps
+	@./tests/run.sh
+
+# Steps used by tests/run.sh.
+check-build:
+	@$(MAKE) --no-print-directory WERROR=1 all
+check-clang:
+	@$(MAKE) --no-print-directory BUILD=build/clang CC=clang WERROR=1 all
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/mu
+	./bench/run.sh
+
+# libFuzzer harnesses (clang). fuzz-replay runs each harness once over its corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build/fuzz
+FUZZ_BIN := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+$(FUZZ_BUILD)/%: fuzz/%.c $(ENGINE_SRC) $(HOST_SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -Isrc -g -O1 -ffp-contract=off -fno-math-errno \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-o $@ $< $(ENGINE_SRC) $(HOST_SRC) $(LIBS)
+fuzz-build: $(FUZZ_BIN)
+fuzz: deps fuzz-build
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz-corpus/$$n; \
+		echo "== $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus/$$n fuzz/corpus/$${n#fuzz_} || exit 1; \
+	done
+fuzz-replay: fuzz-build
+	@./tests/fuzz_replay.sh $(FUZZ_BIN)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

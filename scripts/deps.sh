@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs every Debian package that building, testing and fuzzing μInference needs.
+# Idempotent: packages already present are left alone, and apt runs only when something is
+# missing. Needs root (or sudo) only when it actually has to install.
+set -eu
+
+PKGS="make gcc clang llvm libclang-rt-14-dev libbearssl-dev python3 python3-numpy valgrind"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	exit 0
+fi
+
+echo "deps: installing:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "deps: need root (or sudo) to install:$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >&2

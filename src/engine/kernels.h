@@ -1,0 +1,67 @@
+/* kernels.h — the reference kernels and their canonical reduction order.
+ *
+ * docs/determinism.md is the normative description; in short:
+ *  - No fused multiply-add anywhere in the canonical order: every product is rounded to f32,
+ *    then added (the build uses -ffp-contract=off). SIMD twins use separate mul and add.
+ *  - A float dot product of length n uses 16 lanes: element i is accumulated into lane
+ *    (i mod 16) in increasing i (acc[l] = acc[l] + a[i]*b[i]), lanes start at +0.0f, then the
+ *    lanes are folded pairwise: for s = 8, 4, 2, 1: acc[l] = acc[l] + acc[l+s] for l < s.
+ *    The result is acc[0]. F16/BF16 weights are widened to f32 exactly first.
+ *  - Quantized weights (Q8_0, Q4_0) multiply activations quantized to Q8_0 (see
+ *    mu_quantize_q8_0). For each block b the integer dot isum_b (exact int32) is formed, then
+ *    term_b = (float)isum_b * (dw_b * dx_b), with dw_b, dx_b the f16 scales widened to f32.
+ *    term_b goes to lane (b mod 16) and the lanes are folded as above.
+ *  - Activation quantization to Q8_0, per block of 32: amax = max |x_i|; d = amax / 127.0f;
+ *    id = d != 0 ? 1.0f / d : 0; q_i = round-half-to-even(x_i * id) (always within ±127);
+ *    the block stores f16(d) (round to nearest even) and the q_i.
+ * Each output row is computed entirely by one thread, so results do not depend on the
+ * thread count.
+ */
+#ifndef MU_ENGINE_KERNELS_H
+#define MU_ENGINE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/dtype.h"
+
+#define MU_LANES 16
+
+/* What a weight type wants its activations converted to before a matvec. */
+enum mu_act_kind {
+	MU_ACT_F32 = 0,  /* plain f32 vector */
+	MU_ACT_Q8_0 = 1, /* Q8_0 blocks (n must be a multiple of 32) */
+};
+
+/* out[r] = dot(row r of W, x) for r in [r0, r1).
+ * w: row-major weight rows, row r starts at w + r * row_bytes; n: elements per row;
+ * x: activation in the form this type's act kind asks for. */
+typedef void (*mu_matvec_fn)(const uint8_t *w, size_t row_bytes, const void *x, size_t n,
+			     float *out, size_t r0, size_t r1);
+
+struct mu_type_kernels {
+	enum mu_act_kind act;
+	mu_matvec_fn matvec;
+	/* Widen/dequantize one row of n elements to f32 (embedding lookup, tests). */
+	void (*dequant_row)(const void *src, float *dst, size_t n);
+	/* Quantize/narrow one f32 row of n elements into this type (model writers, tests).
+	 * For Q4_0 the rule is: per block, m = the signed value with the largest magnitude
+	 * (first one on ties); d = m / -8.0f; id = d != 0 ? 1/d : 0; q = min(15, trunc(x*id + 8.5f)),
+	 * stored with f16(d) — ggml's reference quantizer. Q8_0 uses the activation rule above. */
+	void (*quantize_row)(const float *src, void *dst, size_t n);
+};
+
+/* Reference kernels for a weight type; NULL when the type has none. */
+const struct mu_type_kernels *mu_kernels_ref(enum mu_dtype t);
+
+/* Bytes needed to hold an activation of n elements in form k. */
+size_t mu_act_size(enum mu_act_kind k, size_t n);
+/* Convert f32 x[n] into form k (for MU_ACT_F32 a copy). */
+void mu_act_prepare(enum mu_act_kind k, const float *x, void *out, size_t n);
+
+/* Canonical helpers used by the model outside matvecs (same 16-lane order). */
+float mu_dot_f32(const float *a, const float *b, size_t n);
+float mu_sumsq_f32(const float *a, size_t n);
+void mu_quantize_q8_0(const float *x, struct mu_block_q8_0 *out, size_t n);
+
+#endif
