@@ -1,2 +1,45 @@
+/* mu — the host-side multi-tool of μInference. */
 #include <stdio.h>
-int main(void) { puts("mu: under construction"); return 0; }
+#include <string.h>
+
+#include "host/cli.h"
+
+struct subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{"run", cmd_run, "generate text from a prompt with a local model"},
+	{"logits", cmd_logits, "print the SHA-256 and top-5 of the last position's logits"},
+	{"info", cmd_info, "show a GGUF file's metadata, tensors and model shape"},
+	{"bench", cmd_bench, "measure prompt-processing and generation speed"},
+	{"gen-model", cmd_gen_model, "write a random-weight GGUF of a given shape and type"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mu COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+		fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+	fprintf(f, "\n'mu COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			return subcommands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "mu: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,61 @@
+/* cli.h — small helpers shared by the `mu` subcommands: strict argument parsing and the
+ * session that opens a model file (map, parse, bind weights, thread pool, run state). */
+#ifndef MU_HOST_CLI_H
+#define MU_HOST_CLI_H
+
+#include <stdint.h>
+
+#include "base/err.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/pool.h"
+#include "engine/tokenizer.h"
+#include "pal/pal.h"
+
+/* Each subcommand: returns the process exit code (0 ok, 1 runtime error, 2 usage). */
+int cmd_run(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_gen_model(int argc, char **argv);
+
+/* If argv[*i] is `name` (or `alt`), stores the next argument in *val, advances *i and
+ * returns 1; a missing value is reported and returns -1. Otherwise returns 0. */
+int cli_opt(int argc, char **argv, int *i, const char *name, const char *alt, const char **val);
+/* Strict number parsing: the whole string must be a number in [lo, hi]. */
+int cli_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
+int cli_u64(const char *flag, const char *s, uint64_t *out);
+int cli_f32(const char *flag, const char *s, float lo, float hi, float *out);
+void cli_error(const char *cmd, const struct mu_error *e);
+
+struct mu_session {
+	struct pal_map map;
+	struct gguf g;
+	void *gguf_mem;
+	size_t gguf_mem_len;
+	struct mu_model *model;
+	struct mu_pool *pool;
+	void *ctx_mem;
+	size_t ctx_mem_len;
+	struct mu_ctx ctx;
+	struct mu_tokenizer tok;
+	void *tok_mem;
+	size_t tok_mem_len;
+	int has_tok;
+};
+
+/* Opens path; with load_model = 0 only the GGUF is parsed (mu info on any GGUF).
+ * n_ctx 0 means min(trained context, 4096). */
+enum mu_err session_open(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
+			 struct mu_error *err);
+void session_close(struct mu_session *s);
+
+/* Loads the GGUF's tokenizer into s->tok (once). */
+enum mu_err session_tokenizer(struct mu_session *s, struct mu_error *err);
+/* Encodes text (BOS per the vocabulary's add_bos); *ids is allocated, free() it. */
+enum mu_err session_encode(struct mu_session *s, const char *text, int32_t **ids, uint32_t *n, struct mu_error *err);
+
+/* Parses "1,2,3" into at most max ids. */
+int cli_parse_tokens(const char *s, int32_t *out, uint32_t max, uint32_t *n);
+
+#endif

@@ -1,0 +1,156 @@
+/* cmd_bench.c — `mu bench`: prompt-processing (pp) and generation (tg) speed, the two
+ * figures llama-bench reports, measured the same way: pp = N prompt tokens from an empty
+ * context in one call; tg = N tokens one at a time from an empty context. Token ids are fixed
+ * pseudo-random values, so runs are comparable. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mathx.h"
+#include "host/cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mu bench -m MODEL.gguf [-p N] [-n N] [-t THREADS] [-r REPS] [--json]\n\n"
+		   "  -p N        prompt tokens for the pp test (default 128; 0 skips it)\n"
+		   "  -n N        generated tokens for the tg test (default 64; 0 skips it)\n"
+		   "  -t THREADS  worker threads (default 1)\n"
+		   "  -r REPS     repetitions; the mean and standard deviation are reported (default 3)\n"
+		   "  --json      one JSON object on stdout instead of the table\n"
+		   "Progress goes to stderr. Compare with llama-bench using bench/compare.sh.\n");
+}
+
+struct stat {
+	double mean, sd;
+};
+
+static struct stat stats(const double *v, uint32_t n)
+{
+	struct stat s = {0, 0};
+	for (uint32_t i = 0; i < n; i++)
+		s.mean += v[i];
+	s.mean /= n;
+	for (uint32_t i = 0; i < n; i++)
+		s.sd += (v[i] - s.mean) * (v[i] - s.mean);
+	s.sd = n > 1 ? mu_sqrt(s.sd / (n - 1)) : 0.0;
+	return s;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	const char *model = NULL, *val;
+	uint32_t pp = 128, tg = 64, threads = 1, reps = 3;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		int r;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "-m", "--model", &model))) {
+			if (r < 0)
+				return 2;
+			continue;
+		}
+		struct {
+			const char *flag;
+			uint32_t *dst, lo, hi;
+		} nums[] = {{"-p", &pp, 0, MU_MAX_BATCH}, {"-n", &tg, 0, MU_MAX_BATCH},
+			    {"-t", &threads, 1, MU_MAX_THREADS}, {"-r", &reps, 1, 1000}};
+		int matched = 0;
+		for (size_t k = 0; k < sizeof nums / sizeof nums[0] && !matched; k++) {
+			if ((r = cli_opt(argc, argv, &i, nums[k].flag, NULL, &val))) {
+				if (r < 0 || cli_u32(nums[k].flag, val, nums[k].lo, nums[k].hi, nums[k].dst))
+					return 2;
+				matched = 1;
+			}
+		}
+		if (matched)
+			continue;
+		fprintf(stderr, "mu bench: unexpected argument '%s'\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	if (!model) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct mu_session s;
+	struct mu_error err;
+	uint32_t need = pp > tg ? pp : tg;
+	if (session_open(&s, model, 1, need ? need : 1, (int)threads, &err)) {
+		cli_error("bench", &err);
+		return 1;
+	}
+	const struct mu_hparams *hp = &s.model->hp;
+	int32_t *ids = malloc((need ? need : 1) * sizeof *ids);
+	double *pp_v = calloc(reps, sizeof *pp_v), *tg_v = calloc(reps, sizeof *tg_v);
+	int code = 1;
+	if (!ids || !pp_v || !tg_v) {
+		fprintf(stderr, "mu bench: out of memory\n");
+		goto out;
+	}
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	for (uint32_t i = 0; i < need; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		ids[i] = (int32_t)(x % hp->n_vocab);
+	}
+
+	/* warm-up: touch the weights once */
+	mu_ctx_reset(&s.ctx);
+	if (mu_forward(&s.ctx, ids, 1, &err))
+		goto fail;
+	for (uint32_t r = 0; r < reps; r++) {
+		if (pp) {
+			mu_ctx_reset(&s.ctx);
+			uint64_t t0 = pal_now_ns();
+			if (mu_forward(&s.ctx, ids, pp, &err))
+				goto fail;
+			pp_v[r] = pp / ((double)(pal_now_ns() - t0) * 1e-9);
+		}
+		if (tg) {
+			mu_ctx_reset(&s.ctx);
+			uint64_t t0 = pal_now_ns();
+			for (uint32_t i = 0; i < tg; i++)
+				if (mu_forward(&s.ctx, &ids[i], 1, &err))
+					goto fail;
+			tg_v[r] = tg / ((double)(pal_now_ns() - t0) * 1e-9);
+		}
+		fprintf(stderr, "mu bench: rep %u/%u%s", r + 1, reps, r + 1 == reps ? "\n" : "\r");
+	}
+	struct stat sp = stats(pp_v, reps), st = stats(tg_v, reps);
+	double gib = (double)s.model->weight_bytes / (1024.0 * 1024.0 * 1024.0);
+	if (json) {
+		printf("{\"model\":\"%s\",\"arch\":\"%s\",\"weight_bytes\":%" PRIu64 ",\"threads\":%u,\"reps\":%u", model,
+		       mu_arch_name(hp->arch), s.model->weight_bytes, threads, reps);
+		if (pp)
+			printf(",\"pp\":{\"n\":%u,\"tokens_per_s\":%.3f,\"stddev\":%.3f}", pp, sp.mean, sp.sd);
+		if (tg)
+			printf(",\"tg\":{\"n\":%u,\"tokens_per_s\":%.3f,\"stddev\":%.3f}", tg, st.mean, st.sd);
+		printf("}\n");
+	} else {
+		printf("| %-28s | %9s | %7s | %6s | %16s |\n", "model", "size", "threads", "test", "t/s");
+		printf("| %-28s | %9s | %7s | %6s | %16s |\n", "----", "----", "----", "----", "----");
+		const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+		if (pp)
+			printf("| %-28.28s | %5.2f GiB | %7u | pp%-4u | %8.2f ± %5.2f |\n", base, gib, threads, pp, sp.mean, sp.sd);
+		if (tg)
+			printf("| %-28.28s | %5.2f GiB | %7u | tg%-4u | %8.2f ± %5.2f |\n", base, gib, threads, tg, st.mean, st.sd);
+	}
+	code = 0;
+	goto out;
+fail:
+	cli_error("bench", &err);
+out:
+	free(ids);
+	free(pp_v);
+	free(tg_v);
+	session_close(&s);
+	return code;
+}

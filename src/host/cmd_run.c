@@ -1,0 +1,212 @@
+/* cmd_run.c — `mu run`: local inference for development. Generated text goes to stdout as it
+ * is produced; everything else (load time, speeds, warnings) goes to stderr. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/sampler.h"
+#include "host/cli.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mu run -m MODEL.gguf -p TEXT [options]\n\n"
+		"Generates a continuation of TEXT and prints prompt and continuation on stdout.\n"
+		"  -n N                 tokens to generate at most (default 256); stops early at EOS\n"
+		"  --temp T             temperature, 0 = greedy (default 0.8)\n"
+		"  --seed S             sampler seed (default 1): the same seed gives the same text\n"
+		"  --top-k K            keep the K most likely tokens (default 40, 0 = off)\n"
+		"  --top-p P            nucleus sampling (default 0.95, 1 = off)\n"
+		"  --min-p P            drop tokens below P x the top probability (default 0.05, 0 = off)\n"
+		"  --repeat-penalty R   penalize the last --repeat-last-n tokens (default 1.0 = off)\n"
+		"  --repeat-last-n N    window of the repeat penalty (default 64)\n"
+		"  -t THREADS           worker threads (default 1)\n"
+		"  --ctx N              context length (default min(trained context, 4096))\n"
+		"  --no-prompt          print only the generated text\n\n"
+		"Tokenizer: the GGUF's SentencePiece (\"llama\") vocabulary, as stories260K and models\n"
+		"from mu gen-model use; byte-level BPE vocabularies (Llama 3, Qwen) are not supported yet.\n"
+		"No chat template is applied: TEXT is plain completion input.\n");
+}
+
+/* Writes a token's text; after BOS the SentencePiece dummy-prefix space is dropped. */
+static void emit(struct mu_session *s, int32_t id, int32_t prev, uint8_t *buf, size_t cap)
+{
+	size_t n = 0;
+	struct mu_error err;
+	unsigned flags = prev == s->tok.bos ? MU_TOKENIZER_STRIP_SPACE : 0;
+	if (mu_tokenizer_decode_token(&s->tok, id, flags, buf, cap, &n, &err) == MU_OK && n)
+		fwrite(buf, 1, n, stdout);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	const char *model = NULL, *prompt = NULL, *val;
+	uint32_t n_gen = 256, threads = 1, n_ctx = 0, top_k = 40, last_n = 64;
+	float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, penalty = 1.0f;
+	uint64_t seed = 1;
+	int echo = 1;
+
+	for (int i = 1; i < argc; i++) {
+		int r;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--no-prompt")) {
+			echo = 0;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "-m", "--model", &model)) ||
+		    (r = cli_opt(argc, argv, &i, "-p", "--prompt", &prompt))) {
+			if (r < 0)
+				return 2;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--seed", NULL, &val))) {
+			if (r < 0 || cli_u64("--seed", val, &seed))
+				return 2;
+			continue;
+		}
+		struct {
+			const char *flag, *alt;
+			uint32_t *dst, lo, hi;
+		} ints[] = {{"-n", "--n-predict", &n_gen, 0, MU_MAX_CTX},
+			    {"-t", "--threads", &threads, 1, MU_MAX_THREADS},
+			    {"--ctx", NULL, &n_ctx, 1, MU_MAX_CTX},
+			    {"--top-k", NULL, &top_k, 0, MU_MAX_VOCAB},
+			    {"--repeat-last-n", NULL, &last_n, 0, MU_MAX_CTX}};
+		struct {
+			const char *flag;
+			float *dst, lo, hi;
+		} floats[] = {{"--temp", &temp, 0.0f, 100.0f},
+			      {"--top-p", &top_p, 0.0f, 1.0f},
+			      {"--min-p", &min_p, 0.0f, 1.0f},
+			      {"--repeat-penalty", &penalty, 0.0f, 100.0f}};
+		int matched = 0;
+		for (size_t k = 0; k < sizeof ints / sizeof ints[0] && !matched; k++)
+			if ((r = cli_opt(argc, argv, &i, ints[k].flag, ints[k].alt, &val))) {
+				if (r < 0 || cli_u32(ints[k].flag, val, ints[k].lo, ints[k].hi, ints[k].dst))
+					return 2;
+				matched = 1;
+			}
+		for (size_t k = 0; k < sizeof floats / sizeof floats[0] && !matched; k++)
+			if ((r = cli_opt(argc, argv, &i, floats[k].flag, NULL, &val))) {
+				if (r < 0 || cli_f32(floats[k].flag, val, floats[k].lo, floats[k].hi, floats[k].dst))
+					return 2;
+				matched = 1;
+			}
+		if (matched)
+			continue;
+		fprintf(stderr, "mu run: unexpected argument '%s'\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	if (!model || !prompt) {
+		fprintf(stderr, "mu run: -m MODEL and -p TEXT are required\n");
+		usage(stderr);
+		return 2;
+	}
+
+	struct mu_sampler_config cfg;
+	mu_sampler_config_default(&cfg);
+	cfg.temperature = temp;
+	cfg.top_k = (int32_t)top_k;
+	cfg.top_p = top_p;
+	cfg.min_p = min_p;
+	cfg.repeat_penalty = penalty;
+	cfg.repeat_last_n = (int32_t)last_n;
+	cfg.seed = seed;
+	struct mu_error err;
+	if (mu_sampler_config_check(&cfg, &err)) {
+		cli_error("run", &err);
+		return 2;
+	}
+
+	struct mu_session s;
+	uint64_t t_load = pal_now_ns();
+	if (session_open(&s, model, 1, n_ctx, (int)threads, &err)) {
+		cli_error("run", &err);
+		return 1;
+	}
+	int32_t *ids = NULL;
+	uint32_t n_prompt = 0;
+	void *smem = NULL;
+	size_t smem_len = 0;
+	int code = 1;
+	struct mu_sampler sampler;
+	uint8_t piece[MU_MAX_TOKEN_BYTES + 8];
+
+	if (session_encode(&s, prompt, &ids, &n_prompt, &err))
+		goto fail;
+	if (n_prompt == 0) {
+		fprintf(stderr, "mu run: the prompt encodes to no tokens and the vocabulary adds no BOS\n");
+		goto out;
+	}
+	if (n_prompt >= s.ctx.n_ctx) {
+		fprintf(stderr, "mu run: the prompt is %u tokens, the context only %u (use --ctx)\n", n_prompt, s.ctx.n_ctx);
+		goto out;
+	}
+	int32_t *grown = realloc(ids, ((size_t)n_prompt + n_gen + 1) * sizeof *ids);
+	if (!grown) {
+		fprintf(stderr, "mu run: out of memory\n");
+		goto out;
+	}
+	ids = grown;
+	smem_len = mu_sampler_mem_size(s.model->hp.n_vocab);
+	smem = malloc(smem_len);
+	if (!smem) {
+		fprintf(stderr, "mu run: out of memory\n");
+		goto out;
+	}
+	if (mu_sampler_init(&sampler, &cfg, s.model->hp.n_vocab, smem, smem_len, &err))
+		goto fail;
+	fprintf(stderr, "mu run: %s: %s, %u layers, %u-token vocabulary, context %u, %u thread%s, loaded in %.0f ms\n",
+		model, mu_arch_name(s.model->hp.arch), s.model->hp.n_layer, s.model->hp.n_vocab, s.ctx.n_ctx, threads,
+		threads == 1 ? "" : "s", (double)(pal_now_ns() - t_load) / 1e6);
+
+	if (echo)
+		for (uint32_t i = 0; i < n_prompt; i++)
+			emit(&s, ids[i], i ? ids[i - 1] : -1, piece, sizeof piece);
+	fflush(stdout);
+
+	uint64_t t0 = pal_now_ns();
+	if (mu_forward(&s.ctx, ids, n_prompt, &err))
+		goto fail;
+	uint64_t t1 = pal_now_ns();
+	uint32_t n_out = 0;
+	const char *stop = "length limit";
+	while (n_out < n_gen) {
+		int32_t next;
+		if (mu_sampler_sample(&sampler, s.ctx.logits, ids, n_prompt + n_out, &next, &err))
+			goto fail;
+		if (next == s.tok.eos || next == s.tok.bos) {
+			stop = next == s.tok.eos ? "end of text" : "start of a new text";
+			break;
+		}
+		ids[n_prompt + n_out] = next;
+		emit(&s, next, ids[n_prompt + n_out - 1], piece, sizeof piece);
+		fflush(stdout);
+		n_out++;
+		if (s.ctx.pos >= s.ctx.n_ctx) {
+			stop = "context full";
+			break;
+		}
+		if (n_out < n_gen && mu_forward(&s.ctx, &next, 1, &err))
+			goto fail;
+	}
+	uint64_t t2 = pal_now_ns();
+	printf("\n");
+	fflush(stdout);
+	fprintf(stderr, "mu run: prompt %u tokens at %.1f tok/s; generated %u tokens at %.1f tok/s; stopped: %s\n",
+		n_prompt, n_prompt / ((double)(t1 - t0) * 1e-9 + 1e-12), n_out,
+		n_out / ((double)(t2 - t1) * 1e-9 + 1e-12), stop);
+	code = 0;
+	goto out;
+fail:
+	cli_error("run", &err);
+out:
+	free(smem);
+	free(ids);
+	session_close(&s);
+	return code;
+}

@@ -1,0 +1,528 @@
+/* gen_model.c — `mu gen-model`: a random-weight GGUF with the exact shape of a public model,
+ * for tests and benchmarks (no trained weights of those sizes are available here).
+ *
+ * Everything is a pure function of (arch, shape, type, seed): the same arguments always give
+ * the same bytes. The vocabulary is SentencePiece-style ("llama" tokenizer model): <unk>,
+ * <s>, </s>, the 256 byte-fallback tokens, single characters, then common English words and
+ * word pieces, so prompts tokenize into plausible ids.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/mathx.h"
+#include "engine/gguf.h"
+#include "engine/kernels.h"
+#include "host/cli.h"
+
+struct shape {
+	const char *name;
+	uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
+	uint32_t head_dim; /* 0: n_embd / n_head */
+	float rope_base;
+	int tied;
+	int llama3_rope;   /* write rope_freqs.weight with Llama 3.x frequency scaling */
+};
+
+static const struct shape shapes[] = {
+	/* stories260K-like, with an FFN width (172) that is not a multiple of 32 */
+	{"tiny", 64, 2, 8, 4, 172, 512, 512, 0, 10000.0f, 1, 0},
+	{"stories15m", 288, 6, 6, 6, 768, 32000, 256, 0, 10000.0f, 1, 0},
+	{"llama3.2-1b", 2048, 16, 32, 8, 8192, 128256, 131072, 0, 500000.0f, 1, 1},
+	{"tinyllama", 2048, 22, 32, 4, 5632, 32000, 2048, 0, 10000.0f, 0, 0},
+};
+
+/* splitmix64: a small, well-mixed generator; deterministic for a given seed. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+/* uniform in [-1, 1) */
+static float rng_sym(uint64_t *s) { return (float)((double)(rng_next(s) >> 40) / 8388608.0 - 1.0); }
+
+static const char *const words[] = {
+	"the", "and", "was", "to", "a", "he", "she", "it", "they", "in", "of", "his", "her", "with", "that",
+	"said", "you", "for", "on", "day", "big", "little", "one", "time", "play", "saw", "wanted", "very",
+	"happy", "friend", "mom", "dad", "go", "park", "tree", "ball", "cat", "dog", "bird", "sun", "upon",
+	"once", "there", "were", "had", "not", "but", "so", "all", "can", "is", "are", "be", "this", "what",
+	"when", "where", "who", "how", "why", "will", "would", "could", "should", "house", "water", "red",
+	"blue", "green", "girl", "boy", "name", "named", "look", "looked", "found", "love", "loved", "help",
+	"make", "made", "run", "ran", "jump", "fun", "good", "bad", "new", "old", "home", "come", "came",
+	"went", "from", "into", "out", "up", "down", "over", "under", "after", "before", "again", "then",
+	"now", "just", "also", "more", "most", "some", "any", "every", "each", "other", "many", "much",
+	"about", "because", "people", "world", "year", "work", "way", "thing", "think", "know", "want",
+	"give", "take", "see", "get", "say", "tell", "ask", "feel", "try", "leave", "call", "need", "keep",
+	"let", "begin", "seem", "show", "hear", "turn", "start", "might", "live", "believe", "hold", "bring",
+	"write", "sit", "stand", "lose", "pay", "meet", "learn", "change", "lead", "understand", "watch",
+	"follow", "stop", "create", "speak", "read", "spend", "grow", "open", "walk", "win", "offer",
+	"remember", "consider", "appear", "buy", "wait", "serve", "die", "send", "expect", "build", "stay",
+	"fall", "cut", "reach", "kill", "remain", "system", "model", "data", "secure", "key", "number",
+};
+
+struct vocab {
+	char **tok;
+	uint64_t *len;
+	float *score;
+	int32_t *type;
+	uint32_t n;
+	uint32_t *slots;   /* open-addressing set of token indices + 1, for uniqueness */
+	uint32_t n_slots;  /* power of two, > 2 * capacity */
+};
+
+static uint32_t fnv1a(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+/* Adds s unless it is already present or the vocabulary is full; -1 only on allocation failure. */
+static int vocab_add(struct vocab *v, uint32_t cap, const char *s, int32_t type, float score)
+{
+	size_t n = strlen(s);
+	if (v->n >= cap)
+		return 0;
+	uint32_t i = fnv1a(s, n) & (v->n_slots - 1);
+	for (; v->slots[i]; i = (i + 1) & (v->n_slots - 1)) {
+		uint32_t t = v->slots[i] - 1;
+		if (v->len[t] == n && !memcmp(v->tok[t], s, n))
+			return 0;
+	}
+	v->tok[v->n] = strdup(s);
+	if (!v->tok[v->n])
+		return -1;
+	v->len[v->n] = n;
+	v->type[v->n] = type;
+	v->score[v->n] = score;
+	v->slots[i] = ++v->n;
+	return 0;
+}
+
+#define SP "\xe2\x96\x81" /* U+2581, SentencePiece's word-boundary marker */
+
+static int gen_vocab(struct vocab *v, uint32_t n)
+{
+	static const char letters[] = "etaoinshrdlcumwfgypbvkjxqz";
+	char buf[64];
+	memset(v, 0, sizeof *v);
+	for (v->n_slots = 1024; v->n_slots <= 2 * n; v->n_slots *= 2)
+		;
+	v->tok = calloc(n, sizeof *v->tok);
+	v->len = calloc(n, sizeof *v->len);
+	v->score = calloc(n, sizeof *v->score);
+	v->type = calloc(n, sizeof *v->type);
+	v->slots = calloc(v->n_slots, sizeof *v->slots);
+	if (!v->tok || !v->len || !v->score || !v->type || !v->slots)
+		return -1;
+	/* token_type: 1 normal, 2 unknown, 3 control, 6 byte */
+	if (vocab_add(v, n, "<unk>", 2, 0) || vocab_add(v, n, "<s>", 3, 0) || vocab_add(v, n, "</s>", 3, 0))
+		return -1;
+	for (int b = 0; b < 256; b++) {
+		snprintf(buf, sizeof buf, "<0x%02X>", b);
+		if (vocab_add(v, n, buf, 6, 0))
+			return -1;
+	}
+	float score = -1.0f;
+	/* single characters, the boundary marker, and letters after a boundary */
+	if (vocab_add(v, n, SP, 1, score))
+		return -1;
+	for (int c = 33; c < 127; c++) {
+		snprintf(buf, sizeof buf, "%c", c);
+		if (vocab_add(v, n, buf, 1, score -= 1.0f))
+			return -1;
+	}
+	for (int c = 'a'; c <= 'z'; c++) {
+		snprintf(buf, sizeof buf, SP "%c", c);
+		if (vocab_add(v, n, buf, 1, score -= 1.0f))
+			return -1;
+	}
+	/* whole words after a boundary, then the same words bare (inside longer words) */
+	for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+		snprintf(buf, sizeof buf, SP "%s", words[w]);
+		if (vocab_add(v, n, buf, 1, score -= 1.0f))
+			return -1;
+	}
+	for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+		if (vocab_add(v, n, words[w], 1, score -= 1.0f))
+			return -1;
+	/* word pieces of 2..4 letters, bare and after a boundary, most frequent letters first */
+	for (int len = 2; len <= 4 && v->n < n; len++) {
+		uint32_t count = 1;
+		for (int i = 0; i < len; i++)
+			count *= 26;
+		for (uint32_t k = 0; k < count && v->n < n; k++) {
+			char piece[8];
+			uint32_t x = k;
+			for (int i = 0; i < len; i++, x /= 26)
+				piece[i] = letters[x % 26];
+			piece[len] = '\0';
+			snprintf(buf, sizeof buf, SP "%s", piece);
+			if (vocab_add(v, n, piece, 1, score -= 1.0f) || vocab_add(v, n, buf, 1, score -= 1.0f))
+				return -1;
+		}
+	}
+	/* any remaining ids: numbered pieces (the 2..4-letter pieces alone give 950k) */
+	for (uint32_t k = 0; v->n < n; k++) {
+		snprintf(buf, sizeof buf, "%" PRIu32 "#", k);
+		if (vocab_add(v, n, buf, 1, score -= 1.0f))
+			return -1;
+	}
+	return 0;
+}
+
+static void free_vocab(struct vocab *v)
+{
+	if (v->tok)
+		for (uint32_t i = 0; i < v->n; i++)
+			free(v->tok[i]);
+	free(v->tok);
+	free(v->len);
+	free(v->score);
+	free(v->type);
+	free(v->slots);
+}
+
+/* Llama 3.x RoPE frequency factors (factor 32, low 1, high 4, original context 8192):
+ * long wavelengths are slowed by the factor, short ones kept, the band between blended. */
+static void llama3_rope_factors(float *out, uint32_t rope_dim, float base)
+{
+	const double factor = 32.0, low = 1.0, high = 4.0, orig = 8192.0;
+	const double two_pi = 6.283185307179586;
+	for (uint32_t i = 0; i < rope_dim / 2; i++) {
+		double freq = mu_pow((double)base, -2.0 * (double)i / (double)rope_dim);
+		double wavelen = two_pi / freq;
+		double f;
+		if (wavelen < orig / high)
+			f = 1.0;
+		else if (wavelen > orig / low)
+			f = factor;
+		else {
+			double smooth = (orig / wavelen - low) / (high - low);
+			f = 1.0 / ((1.0 - smooth) / factor + smooth);
+		}
+		out[i] = (float)f;
+	}
+}
+
+struct gen {
+	struct gguf_writer *w;
+	enum mu_dtype type;
+	uint64_t rng;
+};
+
+static enum mu_dtype pick_type(enum mu_dtype want, uint64_t n_in, int is_matrix)
+{
+	if (!is_matrix)
+		return MU_DTYPE_F32;
+	const struct mu_dtype_info *info = mu_dtype_get(want);
+	if (n_in % info->block != 0)
+		return MU_DTYPE_F16; /* rows that are not whole blocks cannot be quantized */
+	return want;
+}
+
+/* Declares a tensor; the data is produced in the same order by emit_tensor. */
+static enum mu_err declare(struct gen *g, const char *name, enum mu_dtype want, uint32_t n_dims, uint64_t n_in,
+			   uint64_t n_out, struct mu_error *err)
+{
+	uint64_t ne[2] = {n_in, n_out};
+	return gguf_w_tensor(g->w, name, pick_type(want, n_in, n_dims == 2), n_dims, ne, err);
+}
+
+enum fill { FILL_MATRIX, FILL_NORM, FILL_BIAS, FILL_EMBD };
+
+static enum mu_err emit(struct gen *g, enum mu_dtype want, uint32_t n_dims, uint64_t n_in, uint64_t n_out,
+			enum fill fill, const float *fixed, struct mu_error *err)
+{
+	enum mu_dtype t = pick_type(want, n_in, n_dims == 2);
+	const struct mu_type_kernels *k = mu_kernels_ref(t);
+	size_t row_bytes = mu_dtype_row_size(t, n_in);
+	uint64_t rows = n_dims == 2 ? n_out : 1;
+	float scale = fill == FILL_MATRIX ? (float)(1.7320508 / mu_sqrt((double)n_in)) : fill == FILL_EMBD ? 1.0f : 0.1f;
+	float *row = malloc(n_in * sizeof *row);
+	uint8_t *buf = malloc(row_bytes * rows);
+	enum mu_err rc = MU_OK;
+
+	if (!row || !buf || !k) {
+		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory generating a %" PRIu64 " x %" PRIu64 " tensor", n_in, rows);
+		goto out;
+	}
+	for (uint64_t r = 0; r < rows; r++) {
+		for (uint64_t i = 0; i < n_in; i++) {
+			if (fixed)
+				row[i] = fixed[i];
+			else if (fill == FILL_NORM)
+				row[i] = 1.0f + 0.1f * rng_sym(&g->rng);
+			else
+				row[i] = scale * rng_sym(&g->rng);
+		}
+		k->quantize_row(row, buf + r * row_bytes, n_in);
+	}
+	rc = gguf_w_data(g->w, buf, row_bytes * rows, err);
+out:
+	free(row);
+	free(buf);
+	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mu gen-model --arch llama|qwen2|qwen3 --shape SHAPE --type TYPE [--seed S] -o OUT.gguf\n\n"
+		"Writes a GGUF with random weights and the exact tensor shapes of a public model, for\n"
+		"tests and benchmarks. The same arguments always produce the same file.\n\n"
+		"  --shape  tiny         64 wide, 2 layers, 8 heads (4 kv), ffn 172, vocab 512\n"
+		"           stories15m   288 wide, 6 layers, 6 heads, ffn 768, vocab 32000\n"
+		"           llama3.2-1b  2048 wide, 16 layers, 32 heads (8 kv), ffn 8192, vocab 128256,\n"
+		"                        rope base 500000 with Llama 3 frequency factors, tied output\n"
+		"           tinyllama    2048 wide, 22 layers, 32 heads (4 kv), ffn 5632, vocab 32000\n"
+		"  --type   f32 f16 bf16 q8_0 q4_0: type of the weight matrices; norms and biases stay\n"
+		"           f32, and matrices whose rows are not whole 32-blocks are stored f16\n"
+		"  --arch   llama (normal RoPE), qwen2 (Q/K/V biases, NEOX RoPE), qwen3 (Q/K norms,\n"
+		"           NEOX RoPE; tiny uses head dim 32 so heads x head dim != width)\n"
+		"  --seed   PRNG seed (default 1)\n"
+		"The vocabulary is SentencePiece-style, so `mu run -p TEXT` works on the result.\n");
+}
+
+static enum mu_err write_model(int fd, const char *arch, const struct shape *sh, enum mu_dtype type, uint64_t seed,
+			       struct mu_error *err)
+{
+	struct gen g = {.type = type, .rng = seed};
+	struct vocab v = {0};
+	enum mu_err rc = MU_OK;
+	char key[96], name[96];
+	int is_qwen3 = !strcmp(arch, "qwen3"), is_qwen2 = !strcmp(arch, "qwen2");
+	uint32_t head_dim = sh->head_dim ? sh->head_dim : sh->n_embd / sh->n_head;
+	uint32_t n_head = sh->n_head, n_head_kv = sh->n_head_kv;
+	if (is_qwen3 && !strcmp(sh->name, "tiny")) {
+		n_head = 4;
+		n_head_kv = 2;
+		head_dim = 32;
+	}
+	uint32_t q_dim = n_head * head_dim, kv_dim = n_head_kv * head_dim;
+	float rope_base = is_qwen2 || is_qwen3 ? 1000000.0f : sh->rope_base;
+	float *rope_factors = NULL;
+
+	g.w = gguf_writer_new(GGUF_DEFAULT_ALIGNMENT);
+	if (!g.w || gen_vocab(&v, sh->n_vocab)) {
+		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	static const uint32_t ftype[MU_DTYPE_COUNT] = {[MU_DTYPE_F32] = 0, [MU_DTYPE_F16] = 1, [MU_DTYPE_Q4_0] = 2,
+						       [MU_DTYPE_Q8_0] = 7, [MU_DTYPE_BF16] = 32};
+	snprintf(name, sizeof name, "mu gen-model %s %s %s seed %" PRIu64, arch, sh->name, mu_dtype_get(type)->name, seed);
+#define KU32(suffix, val)                                                                    \
+	do {                                                                                 \
+		snprintf(key, sizeof key, "%s.%s", arch, suffix);                            \
+		if ((rc = gguf_w_u32(g.w, key, val, err)))                                   \
+			goto out;                                                            \
+	} while (0)
+#define KF32(suffix, val)                                                                    \
+	do {                                                                                 \
+		snprintf(key, sizeof key, "%s.%s", arch, suffix);                            \
+		if ((rc = gguf_w_f32(g.w, key, val, err)))                                   \
+			goto out;                                                            \
+	} while (0)
+	if ((rc = gguf_w_str(g.w, "general.architecture", arch, err)) ||
+	    (rc = gguf_w_str(g.w, "general.name", name, err)) ||
+	    (rc = gguf_w_u32(g.w, "general.file_type", ftype[type], err)))
+		goto out;
+	KU32("context_length", sh->n_ctx);
+	KU32("embedding_length", sh->n_embd);
+	KU32("block_count", sh->n_layer);
+	KU32("feed_forward_length", sh->n_ff);
+	KU32("attention.head_count", n_head);
+	KU32("attention.head_count_kv", n_head_kv);
+	KU32("rope.dimension_count", head_dim);
+	if (head_dim != sh->n_embd / n_head) {
+		KU32("attention.key_length", head_dim);
+		KU32("attention.value_length", head_dim);
+	}
+	KF32("attention.layer_norm_rms_epsilon", is_qwen2 || is_qwen3 ? 1e-6f : 1e-5f);
+	KF32("rope.freq_base", rope_base);
+	KU32("vocab_size", sh->n_vocab);
+#undef KU32
+#undef KF32
+	if ((rc = gguf_w_str(g.w, "tokenizer.ggml.model", "llama", err)) ||
+	    (rc = gguf_w_arr_str(g.w, "tokenizer.ggml.tokens", (const char *const *)v.tok, v.len, v.n, err)) ||
+	    (rc = gguf_w_arr_f32(g.w, "tokenizer.ggml.scores", v.score, v.n, err)) ||
+	    (rc = gguf_w_arr_i32(g.w, "tokenizer.ggml.token_type", v.type, v.n, err)) ||
+	    (rc = gguf_w_u32(g.w, "tokenizer.ggml.bos_token_id", 1, err)) ||
+	    (rc = gguf_w_u32(g.w, "tokenizer.ggml.eos_token_id", 2, err)) ||
+	    (rc = gguf_w_u32(g.w, "tokenizer.ggml.unknown_token_id", 0, err)) ||
+	    (rc = gguf_w_bool(g.w, "tokenizer.ggml.add_bos_token", 1, err)))
+		goto out;
+
+	/* Tensor table, in the order the data is written below. */
+	if ((rc = declare(&g, "token_embd.weight", type, 2, sh->n_embd, sh->n_vocab, err)))
+		goto out;
+	if (sh->llama3_rope && !is_qwen2 && !is_qwen3) {
+		if ((rc = declare(&g, "rope_freqs.weight", type, 1, head_dim / 2, 1, err)))
+			goto out;
+	}
+	for (uint32_t l = 0; l < sh->n_layer; l++) {
+		struct {
+			const char *suffix;
+			uint32_t dims, n_in, n_out;
+			int when;
+		} t[] = {
+			{"attn_norm.weight", 1, sh->n_embd, 1, 1},
+			{"attn_q.weight", 2, sh->n_embd, q_dim, 1},
+			{"attn_k.weight", 2, sh->n_embd, kv_dim, 1},
+			{"attn_v.weight", 2, sh->n_embd, kv_dim, 1},
+			{"attn_q.bias", 1, q_dim, 1, is_qwen2},
+			{"attn_k.bias", 1, kv_dim, 1, is_qwen2},
+			{"attn_v.bias", 1, kv_dim, 1, is_qwen2},
+			{"attn_q_norm.weight", 1, head_dim, 1, is_qwen3},
+			{"attn_k_norm.weight", 1, head_dim, 1, is_qwen3},
+			{"attn_output.weight", 2, q_dim, sh->n_embd, 1},
+			{"ffn_norm.weight", 1, sh->n_embd, 1, 1},
+			{"ffn_gate.weight", 2, sh->n_embd, sh->n_ff, 1},
+			{"ffn_up.weight", 2, sh->n_embd, sh->n_ff, 1},
+			{"ffn_down.weight", 2, sh->n_ff, sh->n_embd, 1},
+		};
+		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+			if (!t[i].when)
+				continue;
+			snprintf(name, sizeof name, "blk.%u.%s", l, t[i].suffix);
+			if ((rc = declare(&g, name, type, t[i].dims, t[i].n_in, t[i].n_out, err)))
+				goto out;
+		}
+	}
+	if ((rc = declare(&g, "output_norm.weight", type, 1, sh->n_embd, 1, err)))
+		goto out;
+	if (!sh->tied && (rc = declare(&g, "output.weight", type, 2, sh->n_embd, sh->n_vocab, err)))
+		goto out;
+
+	if ((rc = gguf_w_begin(g.w, fd, err)))
+		goto out;
+	fprintf(stderr, "mu gen-model: writing %s (%u layers) ", name, sh->n_layer);
+	if ((rc = emit(&g, type, 2, sh->n_embd, sh->n_vocab, FILL_EMBD, NULL, err)))
+		goto out;
+	if (sh->llama3_rope && !is_qwen2 && !is_qwen3) {
+		rope_factors = malloc(head_dim / 2 * sizeof *rope_factors);
+		if (!rope_factors) {
+			rc = mu_errf(err, MU_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		llama3_rope_factors(rope_factors, head_dim, rope_base);
+		if ((rc = emit(&g, type, 1, head_dim / 2, 1, FILL_NORM, rope_factors, err)))
+			goto out;
+	}
+	for (uint32_t l = 0; l < sh->n_layer; l++) {
+		if ((rc = emit(&g, type, 1, sh->n_embd, 1, FILL_NORM, NULL, err)) ||
+		    (rc = emit(&g, type, 2, sh->n_embd, q_dim, FILL_MATRIX, NULL, err)) ||
+		    (rc = emit(&g, type, 2, sh->n_embd, kv_dim, FILL_MATRIX, NULL, err)) ||
+		    (rc = emit(&g, type, 2, sh->n_embd, kv_dim, FILL_MATRIX, NULL, err)))
+			goto out;
+		if (is_qwen2 && ((rc = emit(&g, type, 1, q_dim, 1, FILL_BIAS, NULL, err)) ||
+				 (rc = emit(&g, type, 1, kv_dim, 1, FILL_BIAS, NULL, err)) ||
+				 (rc = emit(&g, type, 1, kv_dim, 1, FILL_BIAS, NULL, err))))
+			goto out;
+		if (is_qwen3 && ((rc = emit(&g, type, 1, head_dim, 1, FILL_NORM, NULL, err)) ||
+				 (rc = emit(&g, type, 1, head_dim, 1, FILL_NORM, NULL, err))))
+			goto out;
+		if ((rc = emit(&g, type, 2, q_dim, sh->n_embd, FILL_MATRIX, NULL, err)) ||
+		    (rc = emit(&g, type, 1, sh->n_embd, 1, FILL_NORM, NULL, err)) ||
+		    (rc = emit(&g, type, 2, sh->n_embd, sh->n_ff, FILL_MATRIX, NULL, err)) ||
+		    (rc = emit(&g, type, 2, sh->n_embd, sh->n_ff, FILL_MATRIX, NULL, err)) ||
+		    (rc = emit(&g, type, 2, sh->n_ff, sh->n_embd, FILL_MATRIX, NULL, err)))
+			goto out;
+		fputc('.', stderr);
+	}
+	if ((rc = emit(&g, type, 1, sh->n_embd, 1, FILL_NORM, NULL, err)))
+		goto out;
+	if (!sh->tied && (rc = emit(&g, type, 2, sh->n_embd, sh->n_vocab, FILL_MATRIX, NULL, err)))
+		goto out;
+	rc = gguf_w_end(g.w, err);
+	fputc('\n', stderr);
+out:
+	free(rope_factors);
+	free_vocab(&v);
+	gguf_writer_free(g.w);
+	return rc;
+}
+
+int cmd_gen_model(int argc, char **argv)
+{
+	const char *arch = "llama", *shape = NULL, *type_s = NULL, *out = NULL, *val;
+	uint64_t seed = 1;
+	for (int i = 1; i < argc; i++) {
+		int r;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--arch", NULL, &arch)) ||
+		    (r = cli_opt(argc, argv, &i, "--shape", NULL, &shape)) ||
+		    (r = cli_opt(argc, argv, &i, "--type", NULL, &type_s)) ||
+		    (r = cli_opt(argc, argv, &i, "-o", "--output", &out))) {
+			if (r < 0)
+				return 2;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--seed", NULL, &val))) {
+			if (r < 0 || cli_u64("--seed", val, &seed))
+				return 2;
+			continue;
+		}
+		fprintf(stderr, "mu gen-model: unexpected argument '%s'\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	if (!shape || !type_s || !out) {
+		fprintf(stderr, "mu gen-model: --shape, --type and -o are required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3")) {
+		fprintf(stderr, "mu gen-model: --arch must be llama, qwen2 or qwen3, not '%s'\n", arch);
+		return 2;
+	}
+	const struct shape *sh = NULL;
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+		if (!strcmp(shapes[i].name, shape))
+			sh = &shapes[i];
+	if (!sh) {
+		fprintf(stderr, "mu gen-model: unknown shape '%s' (tiny, stories15m, llama3.2-1b, tinyllama)\n", shape);
+		return 2;
+	}
+	int t = mu_dtype_from_name(type_s);
+	if (t < 0 || !mu_kernels_ref((enum mu_dtype)t)) {
+		fprintf(stderr, "mu gen-model: --type must be f32, f16, bf16, q8_0 or q4_0, not '%s'\n", type_s);
+		return 2;
+	}
+
+	/* Write to a temporary name, then rename: a failed run never leaves a partial model. */
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid()) >= sizeof tmp) {
+		fprintf(stderr, "mu gen-model: output path too long\n");
+		return 2;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		perror("mu gen-model: cannot create output");
+		return 1;
+	}
+	struct mu_error err;
+	enum mu_err rc = write_model(fd, arch, sh, (enum mu_dtype)t, seed, &err);
+	if (rc == MU_OK && fsync(fd) != 0)
+		rc = mu_errf(&err, MU_ERR_IO, "fsync failed");
+	if (close(fd) != 0 && rc == MU_OK)
+		rc = mu_errf(&err, MU_ERR_IO, "close failed");
+	if (rc == MU_OK && rename(tmp, out) != 0)
+		rc = mu_errf(&err, MU_ERR_IO, "cannot rename the output into place");
+	if (rc) {
+		unlink(tmp);
+		cli_error("gen-model", &err);
+		return 1;
+	}
+	return 0;
+}

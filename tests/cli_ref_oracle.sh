@@ -1,0 +1,118 @@
+#!/bin/sh
+# Checks the engine's logits against the independent NumPy oracle (tests/ref/ref_forward.py).
+#
+# Run from the repository root with MU (the mu binary) and SHARED (the fixtures folder) set.
+#   1. the oracle itself against the stories260K fixtures: the BOS logits file and the three
+#      greedy golden transcripts (so the oracle is known good before it judges the engine);
+#   2. `mu logits` on stories260K against the BOS logits file;
+#   3. for every arch (llama, qwen2, qwen3) and weight type (f32, f16, bf16, q8_0, q4_0): a
+#      random tiny model from `mu gen-model`, an 8-token prompt, the last position's logits
+#      from the engine and from the oracle.
+# Bound: |engine - oracle| <= 1e-4 * max(1, max|oracle|) for every weight type. For q8_0/q4_0
+# the engine may instead match one of the oracle's tie alternatives: the same pass with one
+# activation value that lay within 1e-5 (relative) of a Q8_0 rounding tie rounded the other
+# way (see tests/ref/README.md).
+set -u
+MU=${MU:-build/mu}
+SHARED=${SHARED:-../shared}
+PY=${PY:-/usr/bin/python3}
+REF=${REF:-tests/ref/ref_forward.py}
+CMP=tests/ref/compare.py
+TMP=build/tmp/cli_ref_oracle
+REL=1e-4
+PROMPT=1,17,300,42,511,0,256,99
+STORIES=$SHARED/models/stories260K
+
+pass=0
+fail=0
+mkdir -p "$TMP"
+
+ok() {
+	pass=$((pass + 1))
+	echo "ok   $*"
+}
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL $*"
+}
+
+# golden SECTION FIELD: prints a field of one section of stories260K.golden.txt
+golden() {
+	awk -v sec="[$1]" -v key="$2:" '
+		/^\[/ { cur = $0 }
+		cur == sec && $1 == key { $1 = ""; sub(/^ /, ""); print }
+	' "$STORIES/stories260K.golden.txt"
+}
+
+# --- 1. the oracle on the stories260K fixtures
+
+if out=$("$PY" "$REF" "$STORIES/stories260K.gguf" --tokens 1 --out "$TMP/stories_ref.f32" 2>&1) &&
+	msg=$("$PY" "$CMP" txt "$TMP/stories_ref.f32" "$STORIES/stories260K.logits_bos.txt" --abs 1e-5); then
+	ok "oracle stories260K BOS logits: $msg"
+else
+	bad "oracle stories260K BOS logits: ${out:-}${msg:-}"
+fi
+
+for sec in bos_only once_upon lily_tom; do
+	prompt=$(golden "$sec" prompt_tokens)
+	want=$(golden "$sec" generated_tokens)
+	n=$(echo "$want" | wc -w)
+	toks=$(echo "$prompt" | tr ' ' ',')
+	got=$("$PY" "$REF" "$STORIES/stories260K.gguf" --tokens "$toks" --generate "$n" 2>&1)
+	if [ -n "$want" ] && [ "$got" = "$want" ]; then
+		ok "oracle stories260K greedy [$sec]: $n tokens match"
+	else
+		bad "oracle stories260K greedy [$sec]: want '$want', got '$got'"
+	fi
+done
+
+# --- 2. the engine on stories260K
+
+rm -f "$TMP/stories_mu.f32"
+msg=
+if ! out=$("$MU" logits -m "$STORIES/stories260K.gguf" --tokens 1 --raw "$TMP/stories_mu.f32" 2>&1); then
+	bad "mu logits stories260K BOS: mu logits failed: $out"
+elif [ ! -s "$TMP/stories_mu.f32" ]; then
+	bad "mu logits stories260K BOS: mu logits wrote no logits ($out)"
+elif msg=$("$PY" "$CMP" txt "$TMP/stories_mu.f32" "$STORIES/stories260K.logits_bos.txt" --abs 1e-5); then
+	ok "mu logits stories260K BOS: $msg"
+else
+	bad "mu logits stories260K BOS: $msg"
+fi
+
+# --- 3. engine vs oracle on generated models
+
+seed=100
+threads=1
+for arch in llama qwen2 qwen3; do
+	for type in f32 f16 bf16 q8_0 q4_0; do
+		seed=$((seed + 1))
+		threads=$((threads % 4 + 1))
+		name="$arch/$type (seed $seed, -t $threads)"
+		model=$TMP/$arch-$type.gguf
+		case $type in
+		q*) ties=8 ;;
+		*) ties=0 ;;
+		esac
+		rm -f "$model" "$TMP/mu.f32" "$TMP/ref.f32"*
+		msg=
+		if ! out=$("$MU" gen-model --arch "$arch" --shape tiny --type "$type" --seed "$seed" -o "$model" 2>&1); then
+			bad "$name: gen-model failed: $out"
+		elif [ ! -s "$model" ]; then
+			bad "$name: gen-model wrote no model ($out)"
+		elif ! out=$("$MU" logits -m "$model" --tokens "$PROMPT" -t "$threads" --raw "$TMP/mu.f32" 2>&1); then
+			bad "$name: mu logits failed: $out"
+		elif [ ! -s "$TMP/mu.f32" ]; then
+			bad "$name: mu logits wrote no logits ($out)"
+		elif ! out=$("$PY" "$REF" "$model" --tokens "$PROMPT" --out "$TMP/ref.f32" --ties $ties 2>&1); then
+			bad "$name: oracle failed: $out"
+		elif msg=$("$PY" "$CMP" raw "$TMP/mu.f32" "$TMP/ref.f32" --rel $REL --ties); then
+			ok "$name: $msg"
+		else
+			bad "$name: $msg"
+		fi
+	done
+done
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
