@@ -8,7 +8,8 @@
 #   make fuzz       run every libFuzzer harness for FUZZ_SECONDS each
 #
 # Sources are found by wildcard: a new src/**/x.c joins its library, a new tests/test_x.c
-# becomes a test binary, a new fuzz/fuzz_x.c becomes a harness.
+# becomes a test binary (run by make check), a new tests/tool_x.c a helper binary that test
+# scripts call, a new fuzz/fuzz_x.c a harness.
 
 SHARED   ?= ../shared
 BUILD    ?= build
@@ -28,12 +29,13 @@ ALL_CFLAGS := -std=c11 -Isrc $(WARN) $(if $(WERROR),-Werror) -ffp-contract=off -
             $(SAN) $(CFLAGS)
 LDFLAGS  ?=
 ALL_LDFLAGS := $(SAN) -pie $(LDFLAGS)
-LIBS     := -l:libbearssl.a -lpthread
+LIBS     := -l:libbearssl.a -l:libutf8proc.a -lpthread
 
-ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c $(wildcard src/engine/*.c)
+ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c $(wildcard src/engine/*.c) $(wildcard src/wire/*.c)
 HOST_SRC   := $(wildcard src/host/*.c)
 MU_SRC     := $(wildcard cmd/mu/*.c)
 TEST_SRC   := $(wildcard tests/test_*.c)
+TOOL_SRC   := $(wildcard tests/tool_*.c)
 FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -41,10 +43,11 @@ ENGINE_OBJ := $(call obj,$(ENGINE_SRC))
 HOST_OBJ   := $(call obj,$(HOST_SRC))
 MU_OBJ     := $(call obj,$(MU_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TOOL_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
 .PHONY: all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
 all: $(BUILD)/mu tests
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
