@@ -1,7 +1,8 @@
 #!/bin/sh
-# Checks the engine's logits against the independent NumPy oracle (tests/ref/ref_forward.py).
+# Engine logits against the independent NumPy oracle (tests/ref/ref_forward.py). asan-ok
 #
-# Run from the repository root with MU (the mu binary) and SHARED (the fixtures folder) set.
+# Run from the repository root with MU (the mu binary) and SHARED (the fixtures folder) set;
+# PY (an interpreter with NumPy) and REF (the oracle script) may be overridden.
 #   1. the oracle itself against the stories260K fixtures: the BOS logits file and the three
 #      greedy golden transcripts (so the oracle is known good before it judges the engine);
 #   2. `mu logits` on stories260K against the BOS logits file;

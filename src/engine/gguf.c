@@ -191,7 +191,11 @@ static int tensor_offset_less(const void *ctx, uint32_t a, uint32_t b)
 
 /* ---- header and memory ---- */
 
-/* The tables live in the caller's memory in this order, each aligned for its entries. */
+/* The tables live in the caller's memory in this order: kv entries, tensor entries, then the
+ * u32 index used to sort either of them. */
+#define TABLE_ALIGN \
+	(alignof(struct gguf_kv) > alignof(struct gguf_tensor) ? alignof(struct gguf_kv) : alignof(struct gguf_tensor))
+
 struct layout {
 	size_t kv_at, tensors_at, idx_at, total;
 };
@@ -226,24 +230,20 @@ static enum mu_err read_header(const uint8_t *data, size_t len, uint32_t *versio
 			       "gguf header: n_tensors %llu is too large for a file of %zu bytes",
 			       (unsigned long long)nt, len);
 
-	/* Both counts are at most 65536, so these products cannot overflow a size_t; they are
-	 * checked all the same because they size the caller's allocation. */
+	/* Both counts are at most 65536, so these sums cannot overflow a size_t; they are checked
+	 * all the same because they size the caller's allocation. TABLE_ALIGN bytes of slack let
+	 * gguf_parse align any pointer it is given. */
 	size_t kv_bytes, t_bytes, idx_bytes, n_idx = (size_t)(nk > nt ? nk : nt);
-	size_t at = alignof(struct gguf_kv) > alignof(struct gguf_tensor) ? alignof(struct gguf_kv)
-									     : alignof(struct gguf_tensor);
-	/* `at` starts at the slack that lets gguf_parse align any caller pointer. */
-	struct layout l;
-	if (ckd_mul(&kv_bytes, (size_t)nk, sizeof(struct gguf_kv)) ||
-	    ckd_mul(&t_bytes, (size_t)nt, sizeof(struct gguf_tensor)) ||
-	    ckd_mul(&idx_bytes, n_idx, sizeof(uint32_t)))
-		return mu_errf(err, MU_ERR_RANGE, "gguf header: tables too large");
+	struct layout l = {0};
 	static_assert(sizeof(struct gguf_kv) % alignof(struct gguf_tensor) == 0, "table layout");
 	static_assert(sizeof(struct gguf_tensor) % alignof(uint32_t) == 0, "table layout");
+	if (ckd_mul(&kv_bytes, (size_t)nk, sizeof(struct gguf_kv)) ||
+	    ckd_mul(&t_bytes, (size_t)nt, sizeof(struct gguf_tensor)) ||
+	    ckd_mul(&idx_bytes, n_idx, sizeof(uint32_t)) || ckd_add(&l.idx_at, kv_bytes, t_bytes) ||
+	    ckd_add(&l.total, l.idx_at, idx_bytes) || ckd_add(&l.total, l.total, TABLE_ALIGN))
+		return mu_errf(err, MU_ERR_RANGE, "gguf header: tables too large");
 	l.kv_at = 0;
 	l.tensors_at = kv_bytes;
-	l.idx_at = kv_bytes + t_bytes;
-	if (ckd_add(&l.total, l.idx_at, idx_bytes) || ckd_add(&l.total, l.total, at))
-		return mu_errf(err, MU_ERR_RANGE, "gguf header: tables too large");
 	if (n_idx == 0)
 		l.total = 0;
 	*version = v;
@@ -555,13 +555,9 @@ enum mu_err gguf_parse(struct gguf *g, const uint8_t *data, size_t len, void *me
 		return mu_errf(err, MU_ERR_NOMEM, "gguf: table memory of %zu bytes is less than the %zu needed",
 			       mem == NULL ? (size_t)0 : mem_len, lay.total);
 	/* Align the caller's pointer; read_header counted the slack. */
-	uint8_t *m = mem;
-	if (lay.total == 0)
-		m = NULL;
-	size_t al = alignof(struct gguf_kv) > alignof(struct gguf_tensor) ? alignof(struct gguf_kv)
-									     : alignof(struct gguf_tensor);
+	uint8_t *m = lay.total ? mem : NULL;
 	if (m)
-		m += (al - ((uintptr_t)m & (al - 1))) & (al - 1);
+		m += (TABLE_ALIGN - ((uintptr_t)m & (TABLE_ALIGN - 1))) & (TABLE_ALIGN - 1);
 	r.kv = r.n_kv ? (struct gguf_kv *)(void *)(m + lay.kv_at) : NULL;
 	r.tensors = r.n_tensors ? (struct gguf_tensor *)(void *)(m + lay.tensors_at) : NULL;
 	uint32_t *idx = (r.n_kv || r.n_tensors) ? (uint32_t *)(void *)(m + lay.idx_at) : NULL;
