@@ -9,6 +9,7 @@
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "engine/pool.h"
+#include "engine/chat.h"
 #include "engine/tokenizer.h"
 #include "pal/pal.h"
 
@@ -54,6 +55,10 @@ void session_close(struct mu_session *s);
 enum mu_err session_tokenizer(struct mu_session *s, struct mu_error *err);
 /* Encodes text (BOS per the vocabulary's add_bos); *ids is allocated, free() it. */
 enum mu_err session_encode(struct mu_session *s, const char *text, int32_t **ids, uint32_t *n, struct mu_error *err);
+
+/* Renders messages with template tmpl and encodes them; *ids is allocated, free() it. */
+enum mu_err session_chat_encode(struct mu_session *s, enum mu_chat_template tmpl, const struct mu_chat_msg *msgs,
+				size_t n, const char *date, int32_t **ids, uint32_t *n_ids, struct mu_error *err);
 
 /* Parses "1,2,3" into at most max ids. */
 int cli_parse_tokens(const char *s, int32_t *out, uint32_t max, uint32_t *n);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/chat.h"
 #include "engine/sampler.h"
 #include "host/cli.h"
 
@@ -22,10 +23,14 @@ static void usage(FILE *f)
 		"  --repeat-last-n N    window of the repeat penalty (default 64)\n"
 		"  -t THREADS           worker threads (default 1)\n"
 		"  --ctx N              context length (default min(trained context, 4096))\n"
-		"  --no-prompt          print only the generated text\n\n"
-		"Tokenizer: the GGUF's SentencePiece (\"llama\") vocabulary, as stories260K and models\n"
-		"from mu gen-model use; byte-level BPE vocabularies (Llama 3, Qwen) are not supported yet.\n"
-		"No chat template is applied: TEXT is plain completion input.\n");
+		"  --no-prompt          print only the generated text\n"
+		"  --chat               TEXT is a user message: render it with the model's chat template,\n"
+		"                       print only the assistant's reply, stop at the end of its turn\n"
+		"  --system TEXT        a system message (implies --chat)\n"
+		"  --template NAME      force a template: llama3, llama31, chatml, llama2, plain\n"
+		"  --date DATE          the date Llama 3.1/3.2 templates show (default \"" MU_CHAT_DEFAULT_DATE "\")\n\n"
+		"Without --chat, TEXT is plain completion input and prompt plus continuation are printed.\n"
+		"Message text is never searched for special tokens: \"<|eot_id|>\" typed by a user stays text.\n");
 }
 
 /* Writes a token's text; after BOS the SentencePiece dummy-prefix space is dropped. */
@@ -44,7 +49,8 @@ int cmd_run(int argc, char **argv)
 	uint32_t n_gen = 256, threads = 1, n_ctx = 0, top_k = 40, last_n = 64;
 	float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, penalty = 1.0f;
 	uint64_t seed = 1;
-	int echo = 1;
+	int echo = 1, chat = 0, forced = -1;
+	const char *system = NULL, *date = NULL, *tmpl_name = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		int r;
@@ -56,8 +62,15 @@ int cmd_run(int argc, char **argv)
 			echo = 0;
 			continue;
 		}
+		if (!strcmp(argv[i], "--chat")) {
+			chat = 1;
+			continue;
+		}
 		if ((r = cli_opt(argc, argv, &i, "-m", "--model", &model)) ||
-		    (r = cli_opt(argc, argv, &i, "-p", "--prompt", &prompt))) {
+		    (r = cli_opt(argc, argv, &i, "-p", "--prompt", &prompt)) ||
+		    (r = cli_opt(argc, argv, &i, "--system", NULL, &system)) ||
+		    (r = cli_opt(argc, argv, &i, "--template", NULL, &tmpl_name)) ||
+		    (r = cli_opt(argc, argv, &i, "--date", NULL, &date))) {
 			if (r < 0)
 				return 2;
 			continue;
@@ -107,6 +120,13 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 
+	if (system || tmpl_name || date)
+		chat = 1;
+	if (tmpl_name && (forced = mu_chat_template_from_name(tmpl_name)) < 0) {
+		fprintf(stderr, "mu run: unknown template '%s' (llama3, llama31, chatml, llama2, plain)\n", tmpl_name);
+		return 2;
+	}
+
 	struct mu_sampler_config cfg;
 	mu_sampler_config_default(&cfg);
 	cfg.temperature = temp;
@@ -135,9 +155,24 @@ int cmd_run(int argc, char **argv)
 	int code = 1;
 	struct mu_sampler sampler;
 	uint8_t piece[MU_MAX_TOKEN_BYTES + 8];
+	enum mu_chat_template tmpl = MU_CHAT_PLAIN;
 
-	if (session_encode(&s, prompt, &ids, &n_prompt, &err))
+	if (chat) {
+		if (session_tokenizer(&s, &err))
+			goto fail;
+		tmpl = forced >= 0 ? (enum mu_chat_template)forced : mu_chat_detect(&s.g, &s.tok);
+		struct mu_chat_msg msgs[2];
+		size_t n_msgs = 0;
+		if (system)
+			msgs[n_msgs++] = (struct mu_chat_msg){MU_ROLE_SYSTEM, system, strlen(system)};
+		msgs[n_msgs++] = (struct mu_chat_msg){MU_ROLE_USER, prompt, strlen(prompt)};
+		if (session_chat_encode(&s, tmpl, msgs, n_msgs, date, &ids, &n_prompt, &err))
+			goto fail;
+		echo = 0;
+		fprintf(stderr, "mu run: chat template %s\n", mu_chat_template_name(tmpl));
+	} else if (session_encode(&s, prompt, &ids, &n_prompt, &err)) {
 		goto fail;
+	}
 	if (n_prompt == 0) {
 		fprintf(stderr, "mu run: the prompt encodes to no tokens and the vocabulary adds no BOS\n");
 		goto out;
@@ -179,8 +214,8 @@ int cmd_run(int argc, char **argv)
 		int32_t next;
 		if (mu_sampler_sample(&sampler, s.ctx.logits, ids, n_prompt + n_out, &next, &err))
 			goto fail;
-		if (next == s.tok.eos || next == s.tok.bos) {
-			stop = next == s.tok.eos ? "end of text" : "start of a new text";
+		if (chat ? mu_chat_is_end(tmpl, &s.tok, next) : (next == s.tok.eos || next == s.tok.bos)) {
+			stop = chat ? "end of turn" : next == s.tok.eos ? "end of text" : "start of a new text";
 			break;
 		}
 		ids[n_prompt + n_out] = next;

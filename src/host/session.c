@@ -186,6 +186,46 @@ out:
 	return rc;
 }
 
+enum mu_err session_chat_encode(struct mu_session *s, enum mu_chat_template tmpl, const struct mu_chat_msg *msgs,
+				size_t n, const char *date, int32_t **ids, uint32_t *n_ids, struct mu_error *err)
+{
+	enum mu_err rc;
+	size_t text_len = 0, n_out = 0;
+	for (size_t i = 0; i < n; i++)
+		text_len += msgs[i].len;
+	struct mu_chat_render r = {.cap = text_len + 4096, .max_parts = 16 * n + 16};
+	size_t max_ids = text_len + 1024;
+	size_t scratch_len = mu_tokenizer_scratch_size(text_len + 4096);
+	void *scratch = NULL;
+	struct mu_arena a;
+
+	*ids = NULL;
+	if ((rc = session_tokenizer(s, err)))
+		return rc;
+	r.text = malloc(r.cap);
+	r.parts = malloc(r.max_parts * sizeof *r.parts);
+	*ids = malloc(max_ids * sizeof **ids);
+	scratch = malloc(scratch_len);
+	if (!r.text || !r.parts || !*ids || !scratch) {
+		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory rendering the chat");
+		goto out;
+	}
+	mu_arena_init(&a, scratch, scratch_len);
+	if ((rc = mu_chat_render(tmpl, &s->tok, msgs, n, 1, date, &r, err)))
+		goto out;
+	rc = mu_chat_encode(&s->tok, &r, *ids, max_ids, &n_out, &a, err);
+	*n_ids = (uint32_t)n_out;
+out:
+	free(r.text);
+	free(r.parts);
+	free(scratch);
+	if (rc) {
+		free(*ids);
+		*ids = NULL;
+	}
+	return rc;
+}
+
 void session_close(struct mu_session *s)
 {
 	if (s->tok_mem)
