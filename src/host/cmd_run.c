@@ -187,13 +187,21 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	ids = grown;
-	smem_len = mu_sampler_mem_size(s.model->hp.n_vocab);
+	/* Sample only ids the vocabulary can spell: models may pad their output matrix past the
+	 * vocabulary (Qwen does), and a vocabulary larger than the model cannot be embedded. */
+	uint32_t n_sample = s.tok.n_vocab;
+	if (n_sample > s.model->hp.n_vocab) {
+		fprintf(stderr, "mu run: the vocabulary has %u tokens but the model only %u embeddings\n", n_sample,
+			s.model->hp.n_vocab);
+		goto out;
+	}
+	smem_len = mu_sampler_mem_size(n_sample);
 	smem = malloc(smem_len);
 	if (!smem) {
 		fprintf(stderr, "mu run: out of memory\n");
 		goto out;
 	}
-	if (mu_sampler_init(&sampler, &cfg, s.model->hp.n_vocab, smem, smem_len, &err))
+	if (mu_sampler_init(&sampler, &cfg, n_sample, smem, smem_len, &err))
 		goto fail;
 	fprintf(stderr, "mu run: %s: %s, %u layers, %u-token vocabulary, context %u, %u thread%s, loaded in %.0f ms\n",
 		model, mu_arch_name(s.model->hp.arch), s.model->hp.n_layer, s.model->hp.n_vocab, s.ctx.n_ctx, threads,
