@@ -85,19 +85,20 @@ fi
 
 seed=100
 threads=1
-for arch in llama qwen2 qwen3; do
+for combo in llama:tiny qwen2:tiny qwen3:tiny llama:tiny-llama3; do
+	arch=${combo%%:*} shape=${combo#*:}
 	for type in f32 f16 bf16 q8_0 q4_0; do
 		seed=$((seed + 1))
 		threads=$((threads % 4 + 1))
-		name="$arch/$type (seed $seed, -t $threads)"
-		model=$TMP/$arch-$type.gguf
+		name="$arch/$shape/$type (seed $seed, -t $threads)"
+		model=$TMP/$arch-$shape-$type.gguf
 		case $type in
 		q*) ties=8 ;;
 		*) ties=0 ;;
 		esac
 		rm -f "$model" "$TMP/mu.f32" "$TMP/ref.f32"*
 		msg=
-		if ! out=$("$MU" gen-model --arch "$arch" --shape tiny --type "$type" --seed "$seed" -o "$model" 2>&1); then
+		if ! out=$("$MU" gen-model --arch "$arch" --shape "$shape" --type "$type" --seed "$seed" -o "$model" 2>&1); then
 			bad "$name: gen-model failed: $out"
 		elif [ ! -s "$model" ]; then
 			bad "$name: gen-model wrote no model ($out)"

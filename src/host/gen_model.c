@@ -31,6 +31,9 @@ struct shape {
 static const struct shape shapes[] = {
 	/* stories260K-like, with an FFN width (172) that is not a multiple of 32 */
 	{"tiny", 64, 2, 8, 4, 172, 512, 512, 0, 10000.0f, 1, 0},
+	/* tiny with what Llama 3 adds: rope_freqs.weight (its 4 factors hit all three branches
+	 * of the scaling rule at base 500000) and a separate output matrix */
+	{"tiny-llama3", 64, 2, 8, 4, 172, 512, 512, 0, 500000.0f, 0, 1},
 	{"stories15m", 288, 6, 6, 6, 768, 32000, 256, 0, 10000.0f, 1, 0},
 	{"llama3.2-1b", 2048, 16, 32, 8, 8192, 128256, 131072, 0, 500000.0f, 1, 1},
 	{"tinyllama", 2048, 22, 32, 4, 5632, 32000, 2048, 0, 10000.0f, 0, 0},
@@ -279,6 +282,7 @@ static void usage(FILE *f)
 		"Writes a GGUF with random weights and the exact tensor shapes of a public model, for\n"
 		"tests and benchmarks. The same arguments always produce the same file.\n\n"
 		"  --shape  tiny         64 wide, 2 layers, 8 heads (4 kv), ffn 172, vocab 512\n"
+		"           tiny-llama3  tiny plus Llama 3 rope_freqs (base 500000) and an untied output\n"
 		"           stories15m   288 wide, 6 layers, 6 heads, ffn 768, vocab 32000\n"
 		"           llama3.2-1b  2048 wide, 16 layers, 32 heads (8 kv), ffn 8192, vocab 128256,\n"
 		"                        rope base 500000 with Llama 3 frequency factors, tied output\n"
@@ -297,7 +301,7 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	struct gen g = {.type = type, .rng = seed};
 	struct vocab v = {0};
 	enum mu_err rc = MU_OK;
-	char key[96], name[96];
+	char key[96], name[96], title[128];
 	int is_qwen3 = !strcmp(arch, "qwen3"), is_qwen2 = !strcmp(arch, "qwen2");
 	uint32_t head_dim = sh->head_dim ? sh->head_dim : sh->n_embd / sh->n_head;
 	uint32_t n_head = sh->n_head, n_head_kv = sh->n_head_kv;
@@ -317,7 +321,8 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	}
 	static const uint32_t ftype[MU_DTYPE_COUNT] = {[MU_DTYPE_F32] = 0, [MU_DTYPE_F16] = 1, [MU_DTYPE_Q4_0] = 2,
 						       [MU_DTYPE_Q8_0] = 7, [MU_DTYPE_BF16] = 32};
-	snprintf(name, sizeof name, "mu gen-model %s %s %s seed %" PRIu64, arch, sh->name, mu_dtype_get(type)->name, seed);
+	snprintf(title, sizeof title, "mu gen-model %s %s %s seed %" PRIu64, arch, sh->name, mu_dtype_get(type)->name,
+		 seed);
 #define KU32(suffix, val)                                                                    \
 	do {                                                                                 \
 		snprintf(key, sizeof key, "%s.%s", arch, suffix);                            \
@@ -331,7 +336,7 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 			goto out;                                                            \
 	} while (0)
 	if ((rc = gguf_w_str(g.w, "general.architecture", arch, err)) ||
-	    (rc = gguf_w_str(g.w, "general.name", name, err)) ||
+	    (rc = gguf_w_str(g.w, "general.name", title, err)) ||
 	    (rc = gguf_w_u32(g.w, "general.file_type", ftype[type], err)))
 		goto out;
 	KU32("context_length", sh->n_ctx);
@@ -403,7 +408,7 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 
 	if ((rc = gguf_w_begin(g.w, fd, err)))
 		goto out;
-	fprintf(stderr, "mu gen-model: writing %s (%u layers) ", name, sh->n_layer);
+	fprintf(stderr, "mu gen-model: writing %s (%u layers) ", title, sh->n_layer);
 	if ((rc = emit(&g, type, 2, sh->n_embd, sh->n_vocab, FILL_EMBD, NULL, err)))
 		goto out;
 	if (sh->llama3_rope && !is_qwen2 && !is_qwen3) {
@@ -491,7 +496,8 @@ int cmd_gen_model(int argc, char **argv)
 		if (!strcmp(shapes[i].name, shape))
 			sh = &shapes[i];
 	if (!sh) {
-		fprintf(stderr, "mu gen-model: unknown shape '%s' (tiny, stories15m, llama3.2-1b, tinyllama)\n", shape);
+		fprintf(stderr, "mu gen-model: unknown shape '%s' (tiny, tiny-llama3, stories15m, llama3.2-1b, tinyllama)\n",
+			shape);
 		return 2;
 	}
 	int t = mu_dtype_from_name(type_s);
