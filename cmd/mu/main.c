@@ -15,7 +15,9 @@ static const struct subcommand subcommands[] = {
 	{"logits", cmd_logits, "print the SHA-256 and top-5 of the last position's logits"},
 	{"info", cmd_info, "show a GGUF file's metadata, tensors and model shape"},
 	{"bench", cmd_bench, "measure prompt-processing and generation speed"},
+	{"tokenize", cmd_tokenize, "print the token ids of a text"},
 	{"gen-model", cmd_gen_model, "write a random-weight GGUF of a given shape and type"},
+	{"vocab", cmd_vocab, "build a vocab-only GGUF from a Hugging Face tokenizer.json"},
 };
 
 static void usage(FILE *f)

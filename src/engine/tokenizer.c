@@ -1,71 +1,16 @@
-/* tokenizer.c — SentencePiece BPE over a GGUF vocabulary; the format and the algorithm are
- * described in tokenizer.h. */
+/* tokenizer.c — vocabulary loading for both kinds, special tokens and the encoder's entry point;
+ * the format and the algorithms are described in tokenizer.h. */
 #include "engine/tokenizer.h"
 
-#include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "base/ckd.h"
 #include "base/limits.h"
+#include "engine/tok_internal.h"
 
-/* Symbol and heap indices are 32-bit, and an escaped text is at most 3 bytes per input byte
- * plus the prefix, so texts are capped well below 2^32 / 3. */
-#define TOK_MAX_TEXT ((size_t)1 << 28)
+const uint8_t tok_spm_space[3] = {0xe2, 0x96, 0x81};
 
-/* U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's visible space. */
-static const uint8_t spm_space[3] = {0xe2, 0x96, 0x81};
-
-/* ---- UTF-8 ---- */
-
-/* Length (1..4) of the valid UTF-8 character at p[0..n), or 0 when p does not start one:
- * overlong forms, surrogates, code points above U+10FFFF and truncated sequences are invalid. */
-static size_t utf8_char_len(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	uint8_t lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0; /* overlong below U+0800 */
-		else if (c == 0xed)
-			hi = 0x9f; /* surrogates U+D800..U+DFFF */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90; /* overlong below U+10000 */
-		else if (c == 0xf4)
-			hi = 0x8f; /* above U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
-static int utf8_valid(const uint8_t *p, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		size_t l = utf8_char_len(p + i, n - i);
-		if (l == 0)
-			return 0;
-		i += l;
-	}
-	return 1;
-}
-
-/* ---- vocabulary ---- */
+/* ---- pieces ---- */
 
 static int hex_digit(uint8_t c)
 {
@@ -77,7 +22,7 @@ static int hex_digit(uint8_t c)
 }
 
 /* The byte value of a "<0xNN>" piece, or -1 when the piece has another form. */
-static int byte_piece_value(const uint8_t *p, size_t n)
+int tok_byte_piece_value(const uint8_t *p, size_t n)
 {
 	if (n != 6 || p[0] != '<' || p[1] != '0' || p[2] != 'x' || p[5] != '>')
 		return -1;
@@ -87,93 +32,58 @@ static int byte_piece_value(const uint8_t *p, size_t n)
 	return hi * 16 + lo;
 }
 
-/* Lexicographic byte order, a proper prefix first. */
-static int piece_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+int mu_tokenizer_is_eog(const struct mu_tokenizer *t, int32_t id)
 {
-	size_t m = an < bn ? an : bn;
-	int c = m ? memcmp(a, b, m) : 0;
-	if (c)
-		return c;
-	return an < bn ? -1 : an > bn;
+	for (uint32_t i = 0; i < t->n_eog; i++)
+		if (t->eog[i] == id)
+			return 1;
+	return 0;
 }
 
-static int id_less(const struct mu_tokenizer *t, uint32_t a, uint32_t b)
-{
-	int c = piece_cmp(t->piece[a], t->piece_len[a], t->piece[b], t->piece_len[b]);
-	return c < 0 || (c == 0 && a < b);
-}
-
-/* Heapsort of ids by piece: O(n log n) worst case with no extra memory, and the order is total
- * (ties by id), so the result does not depend on the sort's stability. */
-static void sift_down(const struct mu_tokenizer *t, uint32_t *v, size_t i, size_t n)
-{
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= n)
-			return;
-		if (c + 1 < n && id_less(t, v[c], v[c + 1]))
-			c++;
-		if (!id_less(t, v[i], v[c]))
-			return;
-		uint32_t tmp = v[i];
-		v[i] = v[c];
-		v[c] = tmp;
-		i = c;
-	}
-}
-
-static void sort_ids(const struct mu_tokenizer *t, uint32_t *v, size_t n)
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(t, v, i, n);
-	for (size_t end = n; end > 1; end--) {
-		uint32_t tmp = v[0];
-		v[0] = v[end - 1];
-		v[end - 1] = tmp;
-		sift_down(t, v, 0, end - 1);
-	}
-}
-
-/* The first four bytes of a piece, big-endian, zero-padded. Comparing prefixes orders pieces
- * the way piece_cmp does, except that equal prefixes need the full comparison; the binary
- * search reads these from one small array instead of following each piece pointer. */
-static uint32_t piece_prefix(const uint8_t *p, size_t n)
-{
-	uint32_t v = 0;
-	for (size_t i = 0; i < 4; i++)
-		v = (v << 8) | (i < n ? p[i] : 0u);
-	return v;
-}
-
-int32_t mu_tokenizer_find(const struct mu_tokenizer *t, const uint8_t *piece, size_t len)
-{
-	size_t lo = 0, hi = t->n_sorted;
-	if (len == 0 || len > t->max_piece_len)
-		return -1;
-	uint32_t key = piece_prefix(piece, len);
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint32_t id = t->sorted[mid];
-		int c;
-		if (t->sorted_prefix[mid] != key)
-			c = t->sorted_prefix[mid] < key ? -1 : 1;
-		else
-			c = piece_cmp(t->piece[id], t->piece_len[id], piece, len);
-		if (c == 0)
-			return (int32_t)id;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
+/* ---- the vocabulary in the GGUF ---- */
 
 /* The vocabulary arrays of g, checked for presence, element type and length. */
 struct vocab_src {
-	const struct gguf_kv *tokens, *scores, *types;
-	uint32_t n;
+	enum mu_tokenizer_kind kind;
+	enum mu_pretok pre;
+	const struct gguf_kv *tokens, *scores, *types, *merges;
+	uint32_t n, n_merges, n_special;
+	size_t text_bytes; /* all pieces together */
 };
+
+/* A name from the file, for a message: at most 40 printable ASCII characters. */
+static void safe_name(struct gguf_str s, char out[48])
+{
+	size_t n = s.len < 40 ? (size_t)s.len : 40, i;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s.ptr[i];
+		out[i] = c >= 0x20 && c < 0x7f && c != '"' ? (char)c : '?';
+	}
+	strcpy(out + i, s.len > 40 ? "..." : "");
+}
+
+static enum mu_err pre_get(const struct gguf *g, struct vocab_src *s, struct mu_error *err)
+{
+	struct gguf_str pre;
+	int found = 0;
+	char name[48];
+	enum mu_err rc = gguf_get_str(g, "tokenizer.ggml.pre", &pre, &found, err);
+	if (rc)
+		return rc;
+	if (!found || gguf_str_eq(pre, "gpt-2") || gguf_str_eq(pre, "default"))
+		s->pre = MU_PRETOK_GPT2;
+	else if (gguf_str_eq(pre, "llama-bpe") || gguf_str_eq(pre, "llama3"))
+		s->pre = MU_PRETOK_LLAMA3;
+	else if (gguf_str_eq(pre, "qwen2"))
+		s->pre = MU_PRETOK_QWEN2;
+	else {
+		safe_name(pre, name);
+		return mu_errf(err, MU_ERR_UNSUPPORTED,
+			       "tokenizer.ggml.pre \"%s\": unknown pre-tokenizer; supported are gpt-2, default, "
+			       "llama-bpe, llama3 and qwen2", name);
+	}
+	return MU_OK;
+}
 
 static enum mu_err vocab_src_get(const struct gguf *g, struct vocab_src *s, struct mu_error *err)
 {
@@ -188,14 +98,18 @@ static enum mu_err vocab_src_get(const struct gguf *g, struct vocab_src *s, stru
 	if (!found)
 		return mu_errf(err, MU_ERR_FORMAT,
 			       "tokenizer.ggml.model missing: the file has no embedded vocabulary");
-	if (gguf_str_eq(model, "gpt2"))
-		return mu_errf(err, MU_ERR_UNSUPPORTED,
-			       "tokenizer.ggml.model \"gpt2\" (byte-level BPE) is not supported yet; "
-			       "only \"llama\" (SentencePiece) vocabularies can be used");
-	if (!gguf_str_eq(model, "llama"))
+	if (gguf_str_eq(model, "llama")) {
+		s->kind = MU_TOKENIZER_SPM;
+	} else if (gguf_str_eq(model, "gpt2")) {
+		s->kind = MU_TOKENIZER_BPE;
+		if ((rc = pre_get(g, s, err)))
+			return rc;
+	} else {
 		return mu_errf(err, MU_ERR_UNSUPPORTED,
 			       "tokenizer.ggml.model: unknown tokenizer model (%llu bytes); only \"llama\" "
-			       "(SentencePiece) vocabularies can be used", (unsigned long long)model.len);
+			       "(SentencePiece) and \"gpt2\" (byte-level BPE) vocabularies can be used",
+			       (unsigned long long)model.len);
+	}
 
 	rc = gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &s->tokens, &found, err);
 	if (rc)
@@ -206,39 +120,76 @@ static enum mu_err vocab_src_get(const struct gguf *g, struct vocab_src *s, stru
 		return mu_errf(err, MU_ERR_RANGE, "tokenizer.ggml.tokens: %llu tokens, must be 1..%d",
 			       (unsigned long long)s->tokens->arr_len, MU_MAX_VOCAB);
 	s->n = (uint32_t)s->tokens->arr_len;
+	/* each element is a u64 length and the bytes */
+	if (s->tokens->size < 8 * (uint64_t)s->n || s->tokens->size - 8 * (uint64_t)s->n > SIZE_MAX / 2)
+		return mu_errf(err, MU_ERR_FORMAT, "tokenizer.ggml.tokens: array size does not match its count");
+	s->text_bytes = (size_t)(s->tokens->size - 8 * (uint64_t)s->n);
 
-	rc = gguf_get_arr(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &s->scores, &found, err);
-	if (rc)
-		return rc;
-	if (!found)
-		return mu_errf(err, MU_ERR_FORMAT,
-			       "tokenizer.ggml.scores missing (a SentencePiece vocabulary needs its merge scores)");
-	if (s->scores->arr_len != s->n)
-		return mu_errf(err, MU_ERR_FORMAT, "tokenizer.ggml.scores has %llu entries, tokens has %u",
-			       (unsigned long long)s->scores->arr_len, s->n);
+	if (s->kind == MU_TOKENIZER_SPM) {
+		rc = gguf_get_arr(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &s->scores, &found, err);
+		if (rc)
+			return rc;
+		if (!found)
+			return mu_errf(err, MU_ERR_FORMAT,
+				       "tokenizer.ggml.scores missing (a SentencePiece vocabulary needs its merge scores)");
+		if (s->scores->arr_len != s->n)
+			return mu_errf(err, MU_ERR_FORMAT, "tokenizer.ggml.scores has %llu entries, tokens has %u",
+				       (unsigned long long)s->scores->arr_len, s->n);
+	} else {
+		rc = gguf_get_arr(g, "tokenizer.ggml.merges", GGUF_TYPE_STRING, &s->merges, &found, err);
+		if (rc)
+			return rc;
+		if (!found)
+			return mu_errf(err, MU_ERR_FORMAT,
+				       "tokenizer.ggml.merges missing (a byte-level BPE vocabulary needs its merges)");
+		if (s->merges->arr_len > MU_GGUF_MAX_ARRAY)
+			return mu_errf(err, MU_ERR_RANGE, "tokenizer.ggml.merges: %llu merges, the limit is %u",
+				       (unsigned long long)s->merges->arr_len, MU_GGUF_MAX_ARRAY);
+		s->n_merges = (uint32_t)s->merges->arr_len;
+	}
 
 	rc = gguf_get_arr(g, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &s->types, &found, err);
 	if (rc)
 		return rc;
-	if (!found)
+	if (!found) {
 		s->types = NULL;
-	else if (s->types->arr_len != s->n)
-		return mu_errf(err, MU_ERR_FORMAT, "tokenizer.ggml.token_type has %llu entries, tokens has %u",
-			       (unsigned long long)s->types->arr_len, s->n);
+	} else {
+		if (s->types->arr_len != s->n)
+			return mu_errf(err, MU_ERR_FORMAT, "tokenizer.ggml.token_type has %llu entries, tokens has %u",
+				       (unsigned long long)s->types->arr_len, s->n);
+		for (uint32_t i = 0; i < s->n; i++) {
+			int32_t ty = gguf_arr_i32(s->types, i);
+			s->n_special += ty == MU_TOKEN_CONTROL || ty == MU_TOKEN_USER_DEFINED;
+		}
+	}
 	return MU_OK;
 }
 
-/* Carves the tables out of a (the layout mu_tokenizer_mem_size counts). */
-static int vocab_layout(struct mu_tokenizer *t, struct mu_arena *a, uint32_t n)
+/* Carves the tables out of a (the layout mu_tokenizer_mem_size counts); *blob gets room for the
+ * raw bytes of byte-level pieces. */
+static int vocab_layout(struct mu_tokenizer *t, struct mu_arena *a, const struct vocab_src *s, uint8_t **blob)
 {
+	uint32_t n = s->n;
+	int bpe = s->kind == MU_TOKENIZER_BPE;
 	t->piece = mu_arena_alloc(a, (size_t)n * sizeof *t->piece, _Alignof(const uint8_t *));
 	t->piece_len = mu_arena_alloc(a, (size_t)n * sizeof *t->piece_len, _Alignof(uint32_t));
-	t->score = mu_arena_alloc(a, (size_t)n * sizeof *t->score, _Alignof(float));
 	t->sorted = mu_arena_alloc(a, (size_t)n * sizeof *t->sorted, _Alignof(uint32_t));
 	t->sorted_prefix = mu_arena_alloc(a, (size_t)n * sizeof *t->sorted_prefix, _Alignof(uint32_t));
-	t->type = mu_arena_alloc(a, (size_t)n, 1);
+	t->special = mu_arena_alloc(a, (size_t)s->n_special * sizeof *t->special, _Alignof(uint32_t));
+	t->score = bpe ? NULL : mu_arena_alloc(a, (size_t)n * sizeof *t->score, _Alignof(float));
+	t->merge = bpe ? mu_arena_alloc(a, (size_t)s->n_merges * sizeof *t->merge, _Alignof(struct mu_bpe_merge))
+		       : NULL;
+	t->merge_start = bpe ? mu_arena_alloc(a, ((size_t)n + 1) * sizeof *t->merge_start, _Alignof(uint32_t)) : NULL;
+	t->type = mu_arena_alloc(a, n, 1);
+	t->hash_mask = 1;
+	while (t->hash_mask < 2 * n)
+		t->hash_mask *= 2;
+	t->hash = mu_arena_alloc(a, (size_t)t->hash_mask * sizeof *t->hash, _Alignof(uint32_t));
+	t->hash_mask--;
+	*blob = bpe ? mu_arena_alloc(a, s->text_bytes, 1) : NULL;
 	return mu_arena_counting(a) ||
-	       (t->piece && t->piece_len && t->score && t->sorted && t->sorted_prefix && t->type);
+	       (t->piece && t->piece_len && t->sorted && t->sorted_prefix && t->special && t->type && t->hash &&
+		(bpe ? t->merge && t->merge_start && *blob : t->score != NULL));
 }
 
 enum mu_err mu_tokenizer_mem_size(const struct gguf *g, size_t *size, struct mu_error *err)
@@ -246,23 +197,30 @@ enum mu_err mu_tokenizer_mem_size(const struct gguf *g, size_t *size, struct mu_
 	struct vocab_src s;
 	struct mu_tokenizer t;
 	struct mu_arena a;
+	uint8_t *blob;
 	enum mu_err rc = vocab_src_get(g, &s, err);
 	if (rc)
 		return rc;
 	mu_arena_init(&a, NULL, 0);
-	vocab_layout(&t, &a, s.n);
+	vocab_layout(&t, &a, &s, &blob);
 	/* slack for aligning the caller's block */
 	*size = a.used + 16;
 	return MU_OK;
 }
 
-static enum mu_err get_id(const struct gguf *g, const char *key, uint32_t def, uint32_t n,
-			  int32_t *out, struct mu_error *err)
+/* A token id from key, def when absent (-1: none). */
+static enum mu_err get_id(const struct gguf *g, const char *key, int32_t def, uint32_t n, int32_t *out,
+			  struct mu_error *err)
 {
-	uint32_t v = def;
-	enum mu_err rc = gguf_get_u32(g, key, &v, NULL, err);
+	uint32_t v = 0;
+	int found = 0;
+	enum mu_err rc = gguf_get_u32(g, key, &v, &found, err);
 	if (rc)
 		return rc;
+	if (!found) {
+		*out = def;
+		return MU_OK;
+	}
 	if (v >= n)
 		return mu_errf(err, MU_ERR_RANGE, "%s = %u is outside the vocabulary of %u tokens", key, v, n);
 	*out = (int32_t)v;
@@ -279,9 +237,151 @@ static enum mu_err get_flag(const struct gguf *g, const char *key, int def, int 
 	return MU_OK;
 }
 
-static int type_indexed(uint8_t type)
+static enum mu_err load_settings(struct mu_tokenizer *t, const struct gguf *g, const struct vocab_src *s,
+				 struct mu_error *err)
 {
-	return type == MU_TOKEN_NORMAL || type == MU_TOKEN_UNDEFINED || type == MU_TOKEN_USER_DEFINED;
+	enum mu_err rc;
+	int spm = s->kind == MU_TOKENIZER_SPM;
+	t->kind = s->kind;
+	t->n_vocab = s->n;
+	t->pre = s->pre;
+	t->ignore_merges = !spm && s->pre == MU_PRETOK_LLAMA3;
+	t->nfc = !spm && s->pre == MU_PRETOK_QWEN2;
+	if ((rc = get_id(g, "tokenizer.ggml.bos_token_id", spm ? 1 : -1, s->n, &t->bos, err)) ||
+	    (rc = get_id(g, "tokenizer.ggml.eos_token_id", spm ? 2 : -1, s->n, &t->eos, err)) ||
+	    (rc = get_id(g, "tokenizer.ggml.unknown_token_id", spm ? 0 : -1, s->n, &t->unk, err)) ||
+	    (rc = get_flag(g, "tokenizer.ggml.add_bos_token", spm || (t->ignore_merges && t->bos >= 0), &t->add_bos,
+			   err)) ||
+	    (rc = get_flag(g, "tokenizer.ggml.add_eos_token", 0, &t->add_eos, err)) ||
+	    (rc = get_flag(g, "tokenizer.ggml.add_space_prefix", spm, &t->add_space_prefix, err)))
+		return rc;
+	if (!spm) {
+		t->add_space_prefix = 0; /* byte-level vocabularies have no dummy prefix */
+		t->unk = -1;
+		if (t->add_bos && t->bos < 0)
+			return mu_errf(err, MU_ERR_FORMAT, "tokenizer.ggml.add_bos_token is set but there is no bos_token_id");
+		if (t->add_eos && t->eos < 0)
+			return mu_errf(err, MU_ERR_FORMAT, "tokenizer.ggml.add_eos_token is set but there is no eos_token_id");
+	}
+	return MU_OK;
+}
+
+/* Pieces merging can make: the ones that are ordinary text. */
+static int type_indexed(const struct mu_tokenizer *t, uint8_t type)
+{
+	if (type == MU_TOKEN_NORMAL || type == MU_TOKEN_UNDEFINED)
+		return 1;
+	return t->kind == MU_TOKENIZER_SPM ? type == MU_TOKEN_USER_DEFINED : type == MU_TOKEN_BYTE;
+}
+
+/* Reads, checks and stores token i's piece and type. *blob_used counts the raw bytes of
+ * byte-level pieces. */
+static enum mu_err load_token(struct mu_tokenizer *t, const struct vocab_src *s, uint32_t i, struct gguf_str p,
+			      uint8_t *blob, size_t *blob_used, struct mu_error *err)
+{
+	if (p.len > MU_MAX_TOKEN_BYTES)
+		return mu_errf(err, MU_ERR_RANGE, "token %u: piece of %llu bytes, the limit is %d", i,
+			       (unsigned long long)p.len, MU_MAX_TOKEN_BYTES);
+	const uint8_t *bytes = (const uint8_t *)p.ptr;
+	size_t len = (size_t)p.len;
+	if (!mu_utf8_valid(bytes, len))
+		return mu_errf(err, MU_ERR_FORMAT, "token %u: piece is not valid UTF-8", i);
+
+	int bv = t->kind == MU_TOKENIZER_SPM ? tok_byte_piece_value(bytes, len) : -1;
+	uint8_t type;
+	if (s->types) {
+		int32_t ty = gguf_arr_i32(s->types, i);
+		if (ty < MU_TOKEN_UNDEFINED || ty > MU_TOKEN_BYTE)
+			return mu_errf(err, MU_ERR_FORMAT, "token %u: token_type %d is not one of 0..6", i, ty);
+		type = (uint8_t)ty;
+		if (t->kind == MU_TOKENIZER_SPM && type == MU_TOKEN_BYTE && bv < 0)
+			return mu_errf(err, MU_ERR_FORMAT, "token %u: a byte token's piece must be <0xNN>", i);
+	} else {
+		type = bv >= 0 ? MU_TOKEN_BYTE : MU_TOKEN_NORMAL;
+	}
+	t->type[i] = type;
+
+	if (t->kind == MU_TOKENIZER_BPE && type != MU_TOKEN_CONTROL && type != MU_TOKEN_USER_DEFINED) {
+		long raw = tok_bpe_unbyte(bytes, len, blob + *blob_used, s->text_bytes - *blob_used);
+		if (raw >= 0) {
+			bytes = blob + *blob_used;
+			len = (size_t)raw;
+			*blob_used += len;
+		} else if (type_indexed(t, type)) {
+			return mu_errf(err, MU_ERR_FORMAT, "token %u: piece is not a GPT-2 byte-level string", i);
+		}
+		/* an unknown or unused token outside the alphabet keeps its text */
+	}
+	t->piece[i] = bytes;
+	t->piece_len[i] = (uint32_t)len;
+	if (t->piece_len[i] > t->max_piece_len)
+		t->max_piece_len = t->piece_len[i];
+
+	if (t->kind == MU_TOKENIZER_SPM) {
+		float sc = gguf_arr_f32(s->scores, i);
+		if (sc != sc)
+			return mu_errf(err, MU_ERR_FORMAT, "token %u: score is NaN", i);
+		t->score[i] = sc;
+		if (type == MU_TOKEN_BYTE) {
+			if (t->byte_token[bv] >= 0)
+				return mu_errf(err, MU_ERR_FORMAT, "tokens %d and %u are both the byte token <0x%02X>",
+					       t->byte_token[bv], i, (unsigned)bv);
+			t->byte_token[bv] = (int32_t)i;
+		}
+	}
+	int32_t id = (int32_t)i;
+	if (type_indexed(t, type) && len > 0 && id != t->bos && id != t->eos && id != t->unk) {
+		t->sorted[t->n_sorted++] = i;
+		if (t->kind == MU_TOKENIZER_BPE && len == 1)
+			t->byte_token[bytes[0]] = id; /* a second one is caught as a duplicate piece */
+	}
+	if ((type == MU_TOKEN_CONTROL || type == MU_TOKEN_USER_DEFINED) && len > 0) {
+		if (t->n_special >= s->n_special)
+			return mu_errf(err, MU_ERR_INTERNAL, "token %u: more special tokens than counted", i);
+		t->special[t->n_special++] = i;
+	}
+	return MU_OK;
+}
+
+/* Sorts the special pieces, refuses duplicates, builds the first-byte index. */
+static enum mu_err load_specials(struct mu_tokenizer *t, struct mu_error *err)
+{
+	tok_sort_ids(t, NULL, t->special, t->n_special);
+	for (uint32_t k = 1; k < t->n_special; k++) {
+		uint32_t x = t->special[k - 1], y = t->special[k];
+		if (tok_piece_cmp(t->piece[x], t->piece_len[x], t->piece[y], t->piece_len[y]) == 0)
+			return mu_errf(err, MU_ERR_FORMAT, "special tokens %u and %u have the same text", x, y);
+	}
+	uint32_t k = 0;
+	for (unsigned b = 0; b <= 256; b++) {
+		while (k < t->n_special && t->piece[t->special[k]][0] < b)
+			k++;
+		t->special_first[b] = k;
+	}
+	return MU_OK;
+}
+
+/* EOS and the control or user-defined tokens named like an end of turn. Ordinary pieces are
+ * left out: Qwen's vocabulary has "</s>" as plain text, which must not stop generation. */
+static void load_eog(struct mu_tokenizer *t)
+{
+	static const char *const names[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>",
+					    "<|im_end|>", "<|endoftext|>", "</s>"};
+	int32_t cand[1 + sizeof names / sizeof names[0]];
+	size_t nc = 0;
+	cand[nc++] = t->eos;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		cand[nc++] = tok_find_special(t, (const uint8_t *)names[i], strlen(names[i]));
+	for (size_t i = 0; i < nc; i++) {
+		int32_t id = cand[i];
+		if (id < 0 || mu_tokenizer_is_eog(t, id))
+			continue;
+		/* insertion keeps the list ascending */
+		uint32_t k = t->n_eog++;
+		for (; k > 0 && t->eog[k - 1] > id; k--)
+			t->eog[k] = t->eog[k - 1];
+		t->eog[k] = id;
+	}
 }
 
 enum mu_err mu_tokenizer_init(struct mu_tokenizer *out, const struct gguf *g, void *mem, size_t len,
@@ -291,29 +391,19 @@ enum mu_err mu_tokenizer_init(struct mu_tokenizer *out, const struct gguf *g, vo
 	struct mu_tokenizer t;
 	struct mu_arena a;
 	struct gguf_str_iter it;
+	uint8_t *blob;
+	size_t blob_used = 0;
 	enum mu_err rc;
 
 	memset(&t, 0, sizeof t);
-	rc = vocab_src_get(g, &s, err);
-	if (rc)
+	if ((rc = vocab_src_get(g, &s, err)) || (rc = load_settings(&t, g, &s, err)))
 		return rc;
-	t.kind = MU_TOKENIZER_SPM;
-	t.n_vocab = s.n;
-	if ((rc = get_id(g, "tokenizer.ggml.bos_token_id", 1, s.n, &t.bos, err)) ||
-	    (rc = get_id(g, "tokenizer.ggml.eos_token_id", 2, s.n, &t.eos, err)) ||
-	    (rc = get_id(g, "tokenizer.ggml.unknown_token_id", 0, s.n, &t.unk, err)) ||
-	    (rc = get_flag(g, "tokenizer.ggml.add_bos_token", 1, &t.add_bos, err)) ||
-	    (rc = get_flag(g, "tokenizer.ggml.add_eos_token", 0, &t.add_eos, err)) ||
-	    (rc = get_flag(g, "tokenizer.ggml.add_space_prefix", 1, &t.add_space_prefix, err)))
-		return rc;
-
 	if (mem == NULL)
 		return mu_errf(err, MU_ERR_ARG, "tokenizer: no memory given");
 	mu_arena_init(&a, mem, len);
-	if (!vocab_layout(&t, &a, s.n))
+	if (!vocab_layout(&t, &a, &s, &blob))
 		return mu_errf(err, MU_ERR_NOMEM, "tokenizer: %zu bytes given, mu_tokenizer_mem_size asks for more",
 			       len);
-
 	for (int b = 0; b < 256; b++)
 		t.byte_token[b] = -1;
 
@@ -322,267 +412,145 @@ enum mu_err mu_tokenizer_init(struct mu_tokenizer *out, const struct gguf *g, vo
 		struct gguf_str p;
 		if (!gguf_str_iter_next(&it, &p))
 			return mu_errf(err, MU_ERR_INTERNAL, "tokenizer.ggml.tokens: ended after %u of %u", i, s.n);
-		if (p.len > MU_MAX_TOKEN_BYTES)
-			return mu_errf(err, MU_ERR_RANGE, "token %u: piece of %llu bytes, the limit is %d", i,
-				       (unsigned long long)p.len, MU_MAX_TOKEN_BYTES);
-		const uint8_t *bytes = (const uint8_t *)p.ptr;
-		if (!utf8_valid(bytes, (size_t)p.len))
-			return mu_errf(err, MU_ERR_FORMAT, "token %u: piece is not valid UTF-8", i);
-		t.piece[i] = bytes;
-		t.piece_len[i] = (uint32_t)p.len;
-		if (t.piece_len[i] > t.max_piece_len)
-			t.max_piece_len = t.piece_len[i];
-
-		float sc = gguf_arr_f32(s.scores, i);
-		if (sc != sc)
-			return mu_errf(err, MU_ERR_FORMAT, "token %u: score is NaN", i);
-		t.score[i] = sc;
-
-		int bv = byte_piece_value(bytes, (size_t)p.len);
-		uint8_t type;
-		if (s.types) {
-			int32_t ty = gguf_arr_i32(s.types, i);
-			if (ty < MU_TOKEN_UNDEFINED || ty > MU_TOKEN_BYTE)
-				return mu_errf(err, MU_ERR_FORMAT, "token %u: token_type %d is not one of 0..6", i, ty);
-			type = (uint8_t)ty;
-			if (type == MU_TOKEN_BYTE && bv < 0)
-				return mu_errf(err, MU_ERR_FORMAT, "token %u: a byte token's piece must be <0xNN>", i);
-		} else {
-			type = bv >= 0 ? MU_TOKEN_BYTE : MU_TOKEN_NORMAL;
-		}
-		t.type[i] = type;
-		if (type == MU_TOKEN_BYTE) {
-			if (t.byte_token[bv] >= 0)
-				return mu_errf(err, MU_ERR_FORMAT, "tokens %d and %u are both the byte token <0x%02X>",
-					       t.byte_token[bv], i, (unsigned)bv);
-			t.byte_token[bv] = (int32_t)i;
-		}
-		if (type_indexed(type) && p.len > 0 && (int32_t)i != t.bos && (int32_t)i != t.eos &&
-		    (int32_t)i != t.unk)
-			t.sorted[t.n_sorted++] = i;
+		if ((rc = load_token(&t, &s, i, p, blob, &blob_used, err)))
+			return rc;
 	}
 	if (gguf_str_iter_next(&it, &(struct gguf_str){0}))
 		return mu_errf(err, MU_ERR_INTERNAL, "tokenizer.ggml.tokens: more than %u entries", s.n);
 
-	sort_ids(&t, t.sorted, t.n_sorted);
+	/* sorted_prefix first holds each id's prefix for the sort, then each position's */
+	for (uint32_t i = 0; i < s.n; i++)
+		t.sorted_prefix[i] = tok_piece_prefix(t.piece[i], t.piece_len[i]);
+	tok_sort_ids(&t, t.sorted_prefix, t.sorted, t.n_sorted);
 	for (uint32_t k = 0; k < t.n_sorted; k++)
-		t.sorted_prefix[k] = piece_prefix(t.piece[t.sorted[k]], t.piece_len[t.sorted[k]]);
+		t.sorted_prefix[k] = tok_piece_prefix(t.piece[t.sorted[k]], t.piece_len[t.sorted[k]]);
 	for (uint32_t k = 1; k < t.n_sorted; k++) {
 		uint32_t x = t.sorted[k - 1], y = t.sorted[k];
-		if (piece_cmp(t.piece[x], t.piece_len[x], t.piece[y], t.piece_len[y]) == 0)
+		if (tok_piece_cmp(t.piece[x], t.piece_len[x], t.piece[y], t.piece_len[y]) == 0)
 			return mu_errf(err, MU_ERR_FORMAT, "tokens %u and %u have the same piece", x, y);
 	}
+	tok_build_hash(&t);
 	t.has_byte_fallback = 1;
 	for (int b = 0; b < 256; b++)
-		if (t.byte_token[b] < 0)
+		if (t.byte_token[b] < 0) {
+			if (t.kind == MU_TOKENIZER_BPE)
+				return mu_errf(err, MU_ERR_FORMAT,
+					       "byte-level vocabulary has no token for byte 0x%02x (every byte needs one)", b);
 			t.has_byte_fallback = 0;
-
+		}
+	if (t.kind == MU_TOKENIZER_BPE) {
+		t.n_merges = s.n_merges;
+		if ((rc = tok_bpe_load_merges(&t, s.merges, err)))
+			return rc;
+	}
+	if ((rc = load_specials(&t, err)))
+		return rc;
+	load_eog(&t);
 	*out = t;
 	return MU_OK;
 }
 
 /* ---- encoding ---- */
 
-struct sym {
-	uint32_t start; /* into the escaped text */
-	uint32_t len;   /* 0 once merged into its left neighbour */
-	int32_t prev, next;
-	uint32_t raw;   /* an invalid UTF-8 byte: never merges, always byte fallback */
-};
-
-/* A candidate merge. key orders the heap: the score, mapped to an unsigned integer with the
- * same order, above the bitwise complement of the left index, so a larger key is a higher
- * score and, for equal scores, a pair further left. */
-struct bigram {
-	uint64_t key;
-	uint32_t right;
-	uint32_t len; /* left.len + right.len when queued; stale entries no longer match */
-};
-
-static uint64_t bigram_key(float score, uint32_t left)
-{
-	uint32_t u;
-	score += 0.0f; /* -0 becomes +0: they are equal scores */
-	memcpy(&u, &score, sizeof u);
-	u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-	return ((uint64_t)u << 32) | (uint32_t)~left;
-}
-
-static uint32_t bigram_left(const struct bigram *b) { return ~(uint32_t)b->key; }
-
-static int bigram_before(const struct bigram *a, const struct bigram *b) { return a->key > b->key; }
-
-struct bigram_heap {
-	struct bigram *v;
-	size_t n, cap;
-};
-
-static void heap_push(struct bigram_heap *h, struct bigram b)
-{
-	assert(h->n < h->cap);
-	size_t i = h->n++;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (!bigram_before(&b, &h->v[p]))
-			break;
-		h->v[i] = h->v[p];
-		i = p;
-	}
-	h->v[i] = b;
-}
-
-static struct bigram heap_pop(struct bigram_heap *h)
-{
-	struct bigram top = h->v[0];
-	struct bigram last = h->v[--h->n];
-	size_t i = 0;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c]))
-			c++;
-		if (!bigram_before(&h->v[c], &last))
-			break;
-		h->v[i] = h->v[c];
-		i = c;
-	}
-	if (h->n)
-		h->v[i] = last;
-	return top;
-}
-
-struct encoder {
-	const struct mu_tokenizer *t;
-	const uint8_t *text; /* escaped */
-	struct sym *sym;
-	struct bigram_heap heap;
-};
-
-static void try_bigram(struct encoder *e, int32_t left, int32_t right)
-{
-	if (left < 0 || right < 0)
-		return;
-	const struct sym *l = &e->sym[left], *r = &e->sym[right];
-	if (l->raw || r->raw)
-		return;
-	uint32_t len = l->len + r->len;
-	if (len > e->t->max_piece_len)
-		return;
-	int32_t id = mu_tokenizer_find(e->t, e->text + l->start, len);
-	if (id < 0)
-		return;
-	heap_push(&e->heap, (struct bigram){bigram_key(e->t->score[id], (uint32_t)left), (uint32_t)right, len});
-}
-
-/* Worst case per input byte: one symbol, three escaped bytes, three queued bigrams (one at
- * the start, at most two per merge, and there are fewer merges than symbols). */
 size_t mu_tokenizer_scratch_size(size_t text_len)
 {
 	if (text_len > TOK_MAX_TEXT)
 		return SIZE_MAX;
-	size_t n_sym = text_len + 1;
-	return 3 * n_sym + n_sym * sizeof(struct sym) + 3 * n_sym * sizeof(struct bigram) + 64;
+	size_t spm = tok_spm_scratch_size(text_len), bpe = tok_bpe_scratch_size(text_len);
+	return spm > bpe ? spm : bpe;
 }
 
-static enum mu_err emit(int32_t *ids, size_t max_ids, size_t *n, int32_t id, struct mu_error *err)
+enum mu_err tok_emit(struct tok_out *o, int32_t id, struct mu_error *err)
 {
-	if (*n >= max_ids)
-		return mu_errf(err, MU_ERR_RANGE, "tokenizer: the text needs more than %zu tokens", max_ids);
-	ids[(*n)++] = id;
+	if (o->n >= o->max)
+		return mu_errf(err, MU_ERR_RANGE, "tokenizer: the text needs more than %zu tokens", o->max);
+	o->ids[o->n++] = id;
 	return MU_OK;
 }
 
-/* Ids of one final symbol: its piece, else its bytes' byte tokens, else UNK. */
-static enum mu_err emit_symbol(const struct mu_tokenizer *t, const uint8_t *p, const struct sym *s,
-			       int32_t *ids, size_t max_ids, size_t *n, struct mu_error *err)
+/* ---- special tokens and the entry point ---- */
+
+/* One stretch of plain text; its scratch is given back. */
+static enum mu_err encode_text(const struct mu_tokenizer *t, const uint8_t *p, size_t len, struct tok_out *o,
+			       struct mu_arena *scratch, struct mu_error *err)
 {
-	int32_t id = s->raw ? -1 : mu_tokenizer_find(t, p, s->len);
-	if (id >= 0)
-		return emit(ids, max_ids, n, id, err);
-	if (!t->has_byte_fallback)
-		return emit(ids, max_ids, n, t->unk, err);
-	for (uint32_t k = 0; k < s->len; k++) {
-		enum mu_err rc = emit(ids, max_ids, n, t->byte_token[p[k]], err);
-		if (rc)
-			return rc;
-	}
-	return MU_OK;
+	size_t used = scratch->used;
+	enum mu_err rc = t->kind == MU_TOKENIZER_BPE ? tok_bpe_encode(t, p, len, o, scratch, err)
+						     : tok_spm_encode(t, p, len, o, scratch, err);
+	scratch->used = used;
+	return rc;
 }
 
-static enum mu_err encode_spm(const struct mu_tokenizer *t, const uint8_t *in, size_t in_len,
-			      int32_t *ids, size_t max_ids, size_t *n, struct mu_arena *scratch,
-			      struct mu_error *err)
+/* The control or user-defined token with the longest piece that starts p[0..n), or -1. The
+ * candidates sharing the first d bytes with p are a range of the sorted list; at each depth
+ * the one of length exactly d sorts first, and two binary searches narrow the range by byte
+ * d. Cost: O(longest piece * log(number of specials)), and a text byte that starts no special
+ * piece costs one table lookup. */
+static int32_t special_match(const struct mu_tokenizer *t, const uint8_t *p, size_t n, size_t *match_len)
 {
-	size_t n_sym_max = in_len + 1;
-	uint8_t *text = mu_arena_alloc(scratch, 3 * n_sym_max, 1);
-	struct sym *sym = mu_arena_alloc(scratch, n_sym_max * sizeof *sym, _Alignof(struct sym));
-	struct bigram *heap = mu_arena_alloc(scratch, 3 * n_sym_max * sizeof *heap, _Alignof(struct bigram));
-	if (!text || !sym || !heap)
-		return mu_errf(err, MU_ERR_NOMEM, "tokenizer: scratch too small for a %zu-byte text "
-			       "(mu_tokenizer_scratch_size says how much)", in_len);
-
-	/* 1. escape spaces, add the dummy prefix */
-	size_t tl = 0;
-	if (t->add_space_prefix) {
-		memcpy(text, spm_space, 3);
-		tl = 3;
-	}
-	for (size_t i = 0; i < in_len; i++) {
-		if (in[i] == ' ') {
-			memcpy(text + tl, spm_space, 3);
-			tl += 3;
-		} else {
-			text[tl++] = in[i];
+	uint32_t lo = t->special_first[p[0]], hi = t->special_first[p[0] + 1];
+	int32_t best = -1;
+	for (size_t d = 1; lo < hi; d++) {
+		if (t->piece_len[t->special[lo]] == d) {
+			best = (int32_t)t->special[lo];
+			*match_len = d;
+			lo++;
 		}
+		if (lo >= hi || d >= n)
+			break;
+		uint8_t c = p[d];
+		uint32_t a = lo, b = hi;
+		while (a < b) {
+			uint32_t mid = a + (b - a) / 2;
+			if (t->piece[t->special[mid]][d] < c)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		lo = a;
+		b = hi;
+		while (a < b) {
+			uint32_t mid = a + (b - a) / 2;
+			if (t->piece[t->special[mid]][d] <= c)
+				a = mid + 1;
+			else
+				b = mid;
+		}
+		hi = a;
 	}
+	return best;
+}
 
-	/* 2. one symbol per UTF-8 character (or invalid byte) */
-	uint32_t ns = 0;
-	for (size_t i = 0; i < tl;) {
-		size_t l = utf8_char_len(text + i, tl - i);
-		sym[ns] = (struct sym){(uint32_t)i, l ? (uint32_t)l : 1, (int32_t)ns - 1, (int32_t)ns + 1, l == 0};
-		i += l ? l : 1;
-		ns++;
-	}
-	if (ns == 0)
-		return MU_OK;
-	sym[ns - 1].next = -1;
-
-	/* 3. merge the best adjacent pair until no pair is a piece */
-	struct encoder e = {t, text, sym, {heap, 0, 3 * n_sym_max}};
-	for (uint32_t i = 1; i < ns; i++)
-		try_bigram(&e, (int32_t)i - 1, (int32_t)i);
-	while (e.heap.n) {
-		struct bigram b = heap_pop(&e.heap);
-		uint32_t left = bigram_left(&b);
-		struct sym *l = &sym[left], *r = &sym[b.right];
-		/* stale: one side has merged with something else since it was queued */
-		if (l->len == 0 || r->len == 0 || l->len + r->len != b.len || l->next != (int32_t)b.right)
+static enum mu_err encode_specials(const struct mu_tokenizer *t, const uint8_t *text, size_t len, struct tok_out *o,
+				   struct mu_arena *scratch, struct mu_error *err)
+{
+	size_t start = 0, i = 0, ml = 0;
+	enum mu_err rc;
+	while (i < len) {
+		uint8_t b = text[i];
+		int32_t id = -1;
+		if (t->special_first[b] != t->special_first[b + 1])
+			id = special_match(t, text + i, len - i, &ml);
+		if (id < 0) {
+			i++;
 			continue;
-		l->len += r->len;
-		r->len = 0;
-		l->next = r->next;
-		if (r->next >= 0)
-			sym[r->next].prev = (int32_t)left;
-		try_bigram(&e, l->prev, (int32_t)left);
-		try_bigram(&e, (int32_t)left, l->next);
-	}
-
-	/* 4. ids */
-	for (int32_t i = 0; i >= 0; i = sym[i].next) {
-		enum mu_err rc = emit_symbol(t, text + sym[i].start, &sym[i], ids, max_ids, n, err);
-		if (rc)
+		}
+		if (i > start && (rc = encode_text(t, text + start, i - start, o, scratch, err)))
 			return rc;
+		if ((rc = tok_emit(o, id, err)))
+			return rc;
+		i += ml;
+		start = i;
 	}
-	return MU_OK;
+	return start < len ? encode_text(t, text + start, len - start, o, scratch, err) : MU_OK;
 }
 
 enum mu_err mu_tokenizer_encode(const struct mu_tokenizer *t, const char *text, size_t text_len,
 				unsigned flags, int32_t *ids, size_t max_ids, size_t *n_ids,
 				struct mu_arena *scratch, struct mu_error *err)
 {
-	size_t n = 0, used = scratch->used;
+	struct tok_out o = {ids, max_ids, 0};
+	size_t used = scratch->used;
 	enum mu_err rc;
 
 	*n_ids = 0;
@@ -591,79 +559,20 @@ enum mu_err mu_tokenizer_encode(const struct mu_tokenizer *t, const char *text, 
 			       TOK_MAX_TEXT);
 	if (text == NULL && text_len)
 		return mu_errf(err, MU_ERR_ARG, "tokenizer: no text");
-	if ((flags & MU_TOKENIZER_ADD_SPECIAL) && t->add_bos && (rc = emit(ids, max_ids, &n, t->bos, err)))
+	if ((flags & MU_TOKENIZER_ADD_SPECIAL) && t->add_bos && (rc = tok_emit(&o, t->bos, err)))
 		return rc;
 	if (text_len) {
-		rc = encode_spm(t, (const uint8_t *)text, text_len, ids, max_ids, &n, scratch, err);
+		const uint8_t *p = (const uint8_t *)text;
+		if (flags & MU_TOKENIZER_PARSE_SPECIAL)
+			rc = encode_specials(t, p, text_len, &o, scratch, err);
+		else
+			rc = encode_text(t, p, text_len, &o, scratch, err);
 		scratch->used = used;
 		if (rc)
 			return rc;
 	}
-	if ((flags & MU_TOKENIZER_ADD_SPECIAL) && t->add_eos && (rc = emit(ids, max_ids, &n, t->eos, err)))
+	if ((flags & MU_TOKENIZER_ADD_SPECIAL) && t->add_eos && (rc = tok_emit(&o, t->eos, err)))
 		return rc;
-	*n_ids = n;
-	return MU_OK;
-}
-
-/* ---- decoding ---- */
-
-enum mu_err mu_tokenizer_decode_token(const struct mu_tokenizer *t, int32_t id, unsigned flags,
-				      uint8_t *out, size_t cap, size_t *n, struct mu_error *err)
-{
-	*n = 0;
-	if (id < 0 || (uint32_t)id >= t->n_vocab)
-		return mu_errf(err, MU_ERR_ARG, "token id %d is outside the vocabulary of %u tokens", id,
-			       t->n_vocab);
-	uint8_t type = t->type[id];
-	if (id == t->bos || id == t->eos || type == MU_TOKEN_CONTROL)
-		return MU_OK;
-	const uint8_t *p = t->piece[id];
-	size_t len = t->piece_len[id], o = 0;
-	if (type == MU_TOKEN_BYTE) {
-		/* never stripped: llama2.c strips only a piece that starts with a space */
-		if (cap < 1)
-			return mu_errf(err, MU_ERR_RANGE, "tokenizer: output buffer full");
-		out[0] = (uint8_t)byte_piece_value(p, len);
-		*n = 1;
-		return MU_OK;
-	}
-	int strip = (flags & MU_TOKENIZER_STRIP_SPACE) != 0;
-	for (size_t i = 0; i < len;) {
-		uint8_t c;
-		if (len - i >= 3 && memcmp(p + i, spm_space, 3) == 0) {
-			c = ' ';
-			i += 3;
-		} else {
-			c = p[i++];
-		}
-		if (strip && o == 0 && c == ' ') {
-			strip = 0;
-			continue;
-		}
-		strip = 0;
-		if (o >= cap)
-			return mu_errf(err, MU_ERR_RANGE, "tokenizer: output buffer full");
-		out[o++] = c;
-	}
-	*n = o;
-	return MU_OK;
-}
-
-enum mu_err mu_tokenizer_decode(const struct mu_tokenizer *t, const int32_t *ids, size_t n_ids,
-				unsigned flags, uint8_t *out, size_t cap, size_t *n, struct mu_error *err)
-{
-	size_t o = 0;
-	*n = 0;
-	for (size_t i = 0; i < n_ids; i++) {
-		unsigned f = 0;
-		size_t k;
-		if ((flags & MU_TOKENIZER_STRIP_SPACE) && (i == 0 || ids[i - 1] == t->bos))
-			f = MU_TOKENIZER_STRIP_SPACE;
-		enum mu_err rc = mu_tokenizer_decode_token(t, ids[i], f, out + o, cap - o, &k, err);
-		if (rc)
-			return rc;
-		o += k;
-	}
-	*n = o;
+	*n_ids = o.n;
 	return MU_OK;
 }

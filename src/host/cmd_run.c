@@ -33,14 +33,16 @@ static void usage(FILE *f)
 		"Message text is never searched for special tokens: \"<|eot_id|>\" typed by a user stays text.\n");
 }
 
-/* Writes a token's text; after BOS the SentencePiece dummy-prefix space is dropped. */
-static void emit(struct mu_session *s, int32_t id, int32_t prev, uint8_t *buf, size_t cap)
+/* Writes a token's text through the streaming decoder: only whole UTF-8 characters reach
+ * stdout, a character split across tokens waits for its last byte. */
+static enum mu_err emit(struct mu_session *s, struct mu_tok_stream *st, int32_t id, uint8_t *buf, size_t cap,
+			struct mu_error *err)
 {
 	size_t n = 0;
-	struct mu_error err;
-	unsigned flags = prev == s->tok.bos ? MU_TOKENIZER_STRIP_SPACE : 0;
-	if (mu_tokenizer_decode_token(&s->tok, id, flags, buf, cap, &n, &err) == MU_OK && n)
+	enum mu_err rc = mu_tok_stream_push(st, &s->tok, id, buf, cap, &n, err);
+	if (rc == MU_OK && n)
 		fwrite(buf, 1, n, stdout);
+	return rc;
 }
 
 int cmd_run(int argc, char **argv)
@@ -154,7 +156,9 @@ int cmd_run(int argc, char **argv)
 	size_t smem_len = 0;
 	int code = 1;
 	struct mu_sampler sampler;
-	uint8_t piece[MU_MAX_TOKEN_BYTES + 8];
+	struct mu_tok_stream stream;
+	uint8_t *piece = NULL;
+	size_t piece_cap = 0;
 	enum mu_chat_template tmpl = MU_CHAT_PLAIN;
 
 	if (chat) {
@@ -207,9 +211,16 @@ int cmd_run(int argc, char **argv)
 		model, mu_arch_name(s.model->hp.arch), s.model->hp.n_layer, s.model->hp.n_vocab, s.ctx.n_ctx, threads,
 		threads == 1 ? "" : "s", (double)(pal_now_ns() - t_load) / 1e6);
 
-	if (echo)
-		for (uint32_t i = 0; i < n_prompt; i++)
-			emit(&s, ids[i], i ? ids[i - 1] : -1, piece, sizeof piece);
+	piece_cap = mu_tok_stream_max_out(&s.tok);
+	piece = malloc(piece_cap);
+	if (!piece) {
+		fprintf(stderr, "mu run: out of memory\n");
+		goto out;
+	}
+	mu_tok_stream_init(&stream, MU_TOKENIZER_STRIP_SPACE, echo ? -1 : ids[n_prompt - 1]);
+	for (uint32_t i = 0; echo && i < n_prompt; i++)
+		if (emit(&s, &stream, ids[i], piece, piece_cap, &err))
+			goto fail;
 	fflush(stdout);
 
 	uint64_t t0 = pal_now_ns();
@@ -227,7 +238,8 @@ int cmd_run(int argc, char **argv)
 			break;
 		}
 		ids[n_prompt + n_out] = next;
-		emit(&s, next, ids[n_prompt + n_out - 1], piece, sizeof piece);
+		if (emit(&s, &stream, next, piece, piece_cap, &err))
+			goto fail;
 		fflush(stdout);
 		n_out++;
 		if (s.ctx.pos >= s.ctx.n_ctx) {
@@ -238,6 +250,10 @@ int cmd_run(int argc, char **argv)
 			goto fail;
 	}
 	uint64_t t2 = pal_now_ns();
+	size_t tail = 0;
+	if (mu_tok_stream_flush(&stream, piece, piece_cap, &tail, &err))
+		goto fail;
+	fwrite(piece, 1, tail, stdout);
 	printf("\n");
 	fflush(stdout);
 	fprintf(stderr, "mu run: prompt %u tokens at %.1f tok/s; generated %u tokens at %.1f tok/s; stopped: %s\n",
@@ -248,6 +264,7 @@ int cmd_run(int argc, char **argv)
 fail:
 	cli_error("run", &err);
 out:
+	free(piece);
 	free(smem);
 	free(ids);
 	session_close(&s);

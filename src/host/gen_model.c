@@ -14,7 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/endian.h"
 #include "base/mathx.h"
+#include "base/limits.h"
 #include "engine/gguf.h"
 #include "engine/kernels.h"
 #include "host/cli.h"
@@ -292,11 +294,85 @@ static void usage(FILE *f)
 		"  --arch   llama (normal RoPE), qwen2 (Q/K/V biases, NEOX RoPE), qwen3 (Q/K norms,\n"
 		"           NEOX RoPE; tiny uses head dim 32 so heads x head dim != width)\n"
 		"  --seed   PRNG seed (default 1)\n"
-		"The vocabulary is SentencePiece-style, so `mu run -p TEXT` works on the result.\n");
+		"  --vocab  FILE.gguf: take the tokenizer (every tokenizer.* key, chat template included)\n"
+		"           from this file, e.g. one made by mu vocab; the vocabulary size follows it\n"
+		"Without --vocab the vocabulary is a generated SentencePiece-style one, so\n"
+		"`mu run -p TEXT` works on the result.\n");
+}
+
+/* Copies every tokenizer.* key of a vocabulary GGUF (for example one from mu vocab), so a
+ * random-weight model speaks a real model's vocabulary and chat template. */
+static enum mu_err copy_tokenizer(struct gguf_writer *w, const struct gguf *v, struct mu_error *err)
+{
+	enum mu_err rc = MU_OK;
+	for (uint64_t i = 0; i < v->n_kv && rc == MU_OK; i++) {
+		const struct gguf_kv *kv = &v->kv[i];
+		char key[256];
+		if (kv->key.len >= sizeof key || kv->key.len < 10 || memcmp(kv->key.ptr, "tokenizer.", 10) != 0)
+			continue;
+		memcpy(key, kv->key.ptr, kv->key.len);
+		key[kv->key.len] = '\0';
+		switch (kv->type) {
+		case GGUF_TYPE_UINT32: rc = gguf_w_u32(w, key, le32_load(kv->data), err); break;
+		case GGUF_TYPE_INT32: rc = gguf_w_i32(w, key, (int32_t)le32_load(kv->data), err); break;
+		case GGUF_TYPE_FLOAT32: rc = gguf_w_f32(w, key, lef32_load(kv->data), err); break;
+		case GGUF_TYPE_BOOL: rc = gguf_w_bool(w, key, kv->data[0], err); break;
+		case GGUF_TYPE_STRING: {
+			uint64_t len = le64_load(kv->data);
+			char *str = malloc(len + 1);
+			if (!str)
+				return mu_errf(err, MU_ERR_NOMEM, "out of memory copying %s", key);
+			memcpy(str, kv->data + 8, len);
+			str[len] = '\0';
+			if (strlen(str) != len)
+				rc = mu_errf(err, MU_ERR_UNSUPPORTED, "%s: string with a NUL byte", key);
+			else
+				rc = gguf_w_str(w, key, str, err);
+			free(str);
+			break;
+		}
+		case GGUF_TYPE_ARRAY:
+			if (kv->arr_type == GGUF_TYPE_STRING) {
+				const char **p = malloc(kv->arr_len * sizeof *p);
+				uint64_t *l = malloc(kv->arr_len * sizeof *l);
+				struct gguf_str_iter it;
+				struct gguf_str str;
+				uint64_t k = 0;
+				if (!p || !l) {
+					free(p);
+					free(l);
+					return mu_errf(err, MU_ERR_NOMEM, "out of memory copying %s", key);
+				}
+				gguf_str_iter_init(&it, kv);
+				while (k < kv->arr_len && gguf_str_iter_next(&it, &str)) {
+					p[k] = str.ptr;
+					l[k++] = str.len;
+				}
+				rc = gguf_w_arr_str(w, key, p, l, k, err);
+				free(p);
+				free(l);
+			} else if (kv->arr_type == GGUF_TYPE_INT32 || kv->arr_type == GGUF_TYPE_FLOAT32) {
+				void *tmp = malloc(kv->arr_len * 4 + 1);
+				if (!tmp)
+					return mu_errf(err, MU_ERR_NOMEM, "out of memory copying %s", key);
+				memcpy(tmp, kv->data, kv->arr_len * 4);
+				rc = kv->arr_type == GGUF_TYPE_INT32 ? gguf_w_arr_i32(w, key, tmp, kv->arr_len, err)
+								      : gguf_w_arr_f32(w, key, tmp, kv->arr_len, err);
+				free(tmp);
+			} else {
+				rc = mu_errf(err, MU_ERR_UNSUPPORTED, "%s: arrays of %s are not copied", key,
+					     gguf_type_name(kv->arr_type));
+			}
+			break;
+		default:
+			rc = mu_errf(err, MU_ERR_UNSUPPORTED, "%s: values of type %s are not copied", key, gguf_type_name(kv->type));
+		}
+	}
+	return rc;
 }
 
 static enum mu_err write_model(int fd, const char *arch, const struct shape *sh, enum mu_dtype type, uint64_t seed,
-			       struct mu_error *err)
+			       const struct gguf *vocab, struct mu_error *err)
 {
 	struct gen g = {.type = type, .rng = seed};
 	struct vocab v = {0};
@@ -315,7 +391,17 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	float *rope_factors = NULL;
 
 	g.w = gguf_writer_new(GGUF_DEFAULT_ALIGNMENT);
-	if (!g.w || gen_vocab(&v, sh->n_vocab)) {
+	uint32_t n_vocab = sh->n_vocab;
+	if (vocab) {
+		const struct gguf_kv *toks = NULL;
+		int found = 0;
+		if ((rc = gguf_get_arr(vocab, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks, &found, err)))
+			return rc;
+		if (!found || toks->arr_len == 0 || toks->arr_len > MU_MAX_VOCAB)
+			return mu_errf(err, MU_ERR_FORMAT, "--vocab: no usable tokenizer.ggml.tokens array");
+		n_vocab = (uint32_t)toks->arr_len;
+	}
+	if (!g.w || (!vocab && gen_vocab(&v, n_vocab))) {
 		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -352,10 +438,13 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	}
 	KF32("attention.layer_norm_rms_epsilon", is_qwen2 || is_qwen3 ? 1e-6f : 1e-5f);
 	KF32("rope.freq_base", rope_base);
-	KU32("vocab_size", sh->n_vocab);
+	KU32("vocab_size", n_vocab);
 #undef KU32
 #undef KF32
-	if ((rc = gguf_w_str(g.w, "tokenizer.ggml.model", "llama", err)) ||
+	if (vocab) {
+		if ((rc = copy_tokenizer(g.w, vocab, err)))
+			goto out;
+	} else if ((rc = gguf_w_str(g.w, "tokenizer.ggml.model", "llama", err)) ||
 	    (rc = gguf_w_arr_str(g.w, "tokenizer.ggml.tokens", (const char *const *)v.tok, v.len, v.n, err)) ||
 	    (rc = gguf_w_arr_f32(g.w, "tokenizer.ggml.scores", v.score, v.n, err)) ||
 	    (rc = gguf_w_arr_i32(g.w, "tokenizer.ggml.token_type", v.type, v.n, err)) ||
@@ -366,7 +455,7 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 		goto out;
 
 	/* Tensor table, in the order the data is written below. */
-	if ((rc = declare(&g, "token_embd.weight", type, 2, sh->n_embd, sh->n_vocab, err)))
+	if ((rc = declare(&g, "token_embd.weight", type, 2, sh->n_embd, n_vocab, err)))
 		goto out;
 	if (sh->llama3_rope && !is_qwen2 && !is_qwen3) {
 		if ((rc = declare(&g, "rope_freqs.weight", type, 1, head_dim / 2, 1, err)))
@@ -403,13 +492,13 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	}
 	if ((rc = declare(&g, "output_norm.weight", type, 1, sh->n_embd, 1, err)))
 		goto out;
-	if (!sh->tied && (rc = declare(&g, "output.weight", type, 2, sh->n_embd, sh->n_vocab, err)))
+	if (!sh->tied && (rc = declare(&g, "output.weight", type, 2, sh->n_embd, n_vocab, err)))
 		goto out;
 
 	if ((rc = gguf_w_begin(g.w, fd, err)))
 		goto out;
 	fprintf(stderr, "mu gen-model: writing %s (%u layers) ", title, sh->n_layer);
-	if ((rc = emit(&g, type, 2, sh->n_embd, sh->n_vocab, FILL_EMBD, NULL, err)))
+	if ((rc = emit(&g, type, 2, sh->n_embd, n_vocab, FILL_EMBD, NULL, err)))
 		goto out;
 	if (sh->llama3_rope && !is_qwen2 && !is_qwen3) {
 		rope_factors = malloc(head_dim / 2 * sizeof *rope_factors);
@@ -444,7 +533,7 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	}
 	if ((rc = emit(&g, type, 1, sh->n_embd, 1, FILL_NORM, NULL, err)))
 		goto out;
-	if (!sh->tied && (rc = emit(&g, type, 2, sh->n_embd, sh->n_vocab, FILL_MATRIX, NULL, err)))
+	if (!sh->tied && (rc = emit(&g, type, 2, sh->n_embd, n_vocab, FILL_MATRIX, NULL, err)))
 		goto out;
 	rc = gguf_w_end(g.w, err);
 	fputc('\n', stderr);
@@ -457,7 +546,7 @@ out:
 
 int cmd_gen_model(int argc, char **argv)
 {
-	const char *arch = "llama", *shape = NULL, *type_s = NULL, *out = NULL, *val;
+	const char *arch = "llama", *shape = NULL, *type_s = NULL, *out = NULL, *vocab_path = NULL, *val;
 	uint64_t seed = 1;
 	for (int i = 1; i < argc; i++) {
 		int r;
@@ -468,6 +557,7 @@ int cmd_gen_model(int argc, char **argv)
 		if ((r = cli_opt(argc, argv, &i, "--arch", NULL, &arch)) ||
 		    (r = cli_opt(argc, argv, &i, "--shape", NULL, &shape)) ||
 		    (r = cli_opt(argc, argv, &i, "--type", NULL, &type_s)) ||
+		    (r = cli_opt(argc, argv, &i, "--vocab", NULL, &vocab_path)) ||
 		    (r = cli_opt(argc, argv, &i, "-o", "--output", &out))) {
 			if (r < 0)
 				return 2;
@@ -518,7 +608,17 @@ int cmd_gen_model(int argc, char **argv)
 		return 1;
 	}
 	struct mu_error err;
-	enum mu_err rc = write_model(fd, arch, sh, (enum mu_dtype)t, seed, &err);
+	struct mu_session vs;
+	enum mu_err rc = MU_OK;
+	if (vocab_path && (rc = session_open(&vs, vocab_path, 0, 0, 1, &err)) != MU_OK) {
+		close(fd);
+		unlink(tmp);
+		cli_error("gen-model", &err);
+		return 1;
+	}
+	rc = write_model(fd, arch, sh, (enum mu_dtype)t, seed, vocab_path ? &vs.g : NULL, &err);
+	if (vocab_path)
+		session_close(&vs);
 	if (rc == MU_OK && fsync(fd) != 0)
 		rc = mu_errf(&err, MU_ERR_IO, "fsync failed");
 	if (close(fd) != 0 && rc == MU_OK)
