@@ -31,7 +31,8 @@ LDFLAGS  ?=
 ALL_LDFLAGS := $(SAN) -pie $(LDFLAGS)
 LIBS     := -l:libbearssl.a -l:libutf8proc.a -lpthread
 
-ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c $(wildcard src/engine/*.c) $(wildcard src/wire/*.c)
+ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c $(wildcard src/engine/*.c) $(wildcard src/wire/*.c) \
+              $(wildcard src/seal/*.c) $(wildcard src/attest/*.c)
 HOST_SRC   := $(wildcard src/host/*.c)
 MU_SRC     := $(wildcard cmd/mu/*.c)
 TEST_SRC   := $(wildcard tests/test_*.c)

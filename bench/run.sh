@@ -27,3 +27,6 @@ for shape in $SHAPES; do
 		done
 	done
 done
+
+echo
+./bench/tokenize.sh
