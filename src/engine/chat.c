@@ -101,6 +101,17 @@ static void text(struct builder *b, const char *s, size_t n)
 
 static void lit(struct builder *b, const char *s) { text(b, s, strlen(s)); }
 
+/* A marker the template writes itself ("<think>"): its token when the vocabulary has one (Qwen 3
+ * does, as a user-defined token), else plain text. */
+static void marker(struct builder *b, const char *s)
+{
+	int32_t id = find_special(b->t, s);
+	if (id >= 0 && b->t->type[id] != MU_TOKEN_NORMAL)
+		put_part(b, id, s, strlen(s));
+	else
+		lit(b, s);
+}
+
 static void special(struct builder *b, const char *s)
 {
 	if (b->rc)
@@ -264,9 +275,12 @@ static void render_chatml(struct builder *b, const struct mu_chat_msg *m, size_t
 					reason_len--;
 			}
 			if (i > last_query && (i + 1 == n || reason_len)) {
-				lit(b, "<think>\n");
+				marker(b, "<think>");
+				lit(b, "\n");
 				text(b, reason, reason_len);
-				lit(b, "\n</think>\n\n");
+				lit(b, "\n");
+				marker(b, "</think>");
+				lit(b, "\n\n");
 			}
 			text(b, c, len);
 		}

@@ -24,6 +24,7 @@ CONVERSATIONS = [
     [("user", "Écris un poème sur la forêt 🌲, s'il te plaît."), ("assistant", "Voilà : …"), ("user", "Merci — encore !")],
     [("user", "print('<|eot_id|>') and <|im_end|> are just text here")],
     [("user", "2+2?"), ("assistant", "<think>\nadd them\n</think>\n\n4"), ("user", "and 3+3?")],
+    [("user", "2+2?"), ("assistant", "<think>\nadd them\n</think>\n\n4")],
 ]
 
 
@@ -97,6 +98,9 @@ def main():
                 check(False, f"{name}: tool_chat refused {conv!r}: {ids}")
                 continue
             check(got == want, f"{name}: render differs for {conv!r}:\n want {want!r}\n got  {got!r}")
+            if name == "qwen3" and "<think>" in want:
+                # the template's own reasoning markers are Qwen 3's user-defined tokens
+                check(151667 in ids and 151668 in ids, f"{name}: <think> markers not encoded as tokens: {ids}")
             if "<|eot_id|>' and" in conv[-1][1] or "just text" in conv[-1][1]:
                 # the user's literal special-token strings must not become special ids
                 specials = {128009, 151645}
