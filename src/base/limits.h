@@ -26,5 +26,30 @@
 
 /* Tokenizer */
 #define MU_MAX_TOKEN_BYTES      1024        /* bytes in one vocabulary piece */
+#define MU_MAX_TEXT_BYTES       ((size_t)1 << 28) /* bytes of text one encode call accepts */
+
+/* JSON: the parser's absolute depth bound, and the limits host tools use for large files they
+ * were given (tokenizer.json is ~11 MB with ~800k tokens; numbers up to 31 digits). The wire
+ * protocol sets its own, much smaller limits. */
+#define MU_JSON_MAX_DEPTH       65536u
+#define MU_JSON_TOOL_MAX_BYTES  (1u << 30)
+#define MU_JSON_TOOL_MAX_DEPTH  128u
+#define MU_JSON_TOOL_MAX_TOKENS (1u << 25)
+#define MU_JSON_TOOL_MAX_STRING (1u << 24)
+#define MU_JSON_TOOL_MAX_NUMBER 400u
+
+/* Key broker (mu kbs) and its evidence; see docs/key-release.md */
+#define MU_KBS_MAX_FRAME        65536u      /* bytes in one frame body (after the 4-byte length) */
+#define MU_KBS_MAX_NONCES       4096u       /* challenges remembered at once; the oldest is evicted */
+#define MU_KBS_MAX_CONNS        64u         /* connections served at once (default of --max-conns) */
+#define MU_KBS_READ_TIMEOUT_MS  5000u       /* time a client has to deliver each frame (default) */
+#define MU_KBS_MAX_KEYS         64u         /* model keys one broker holds */
+#define MU_KBS_MAX_NONCE_TTL_MS 600000u     /* longest nonce_ttl_ms a policy may set (10 min) */
+#define MU_POLICY_MAX_BYTES     (1u << 20)  /* bytes in a policy file */
+#define MU_POLICY_MAX_MEASUREMENTS 256u     /* measurements one policy lists */
+#define MU_POLICY_MAX_KEY_IDS   16u         /* key ids allowed for one measurement */
+#define MU_POLICY_MAX_NOTE      1024u       /* bytes in a measurement's note */
+#define MU_CONFIG_MAX_DEPTH     16u         /* nesting in an enclave config file */
+#define MU_CONFIG_MAX_TOKENS    4096u       /* values and keys in an enclave config file */
 
 #endif

@@ -8,10 +8,11 @@
 #ifndef MU_ENGINE_TOK_INTERNAL_H
 #define MU_ENGINE_TOK_INTERNAL_H
 
+#include "base/limits.h"
 #include "engine/tokenizer.h"
 
 /* Texts are capped so that every symbol index fits in 32 bits even after NFC triples a text. */
-#define TOK_MAX_TEXT ((size_t)1 << 28)
+#define TOK_MAX_TEXT MU_MAX_TEXT_BYTES
 
 /* Where encoded ids go. */
 struct tok_out {

@@ -52,6 +52,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/limits.h"
 
 enum json_type {
 	JSON_NULL = 0,
@@ -92,13 +93,14 @@ struct json_limits {
 	uint32_t flags;      /* JSON_SORT_KEYS */
 };
 
-#define JSON_MAX_DEPTH 65536u
+#define JSON_MAX_DEPTH MU_JSON_MAX_DEPTH
 
 /* Limits for host tools reading large trusted-ish files (tokenizer.json is ~11 MB with about
  * 800k tokens; its model_max_length is a 31-digit integer). */
 #define JSON_LIMITS_TOOL \
-	((struct json_limits){.max_bytes = 1u << 30, .max_depth = 128, .max_tokens = 1u << 25, \
-			      .max_string = 1u << 24, .max_number = 400, .flags = 0})
+	((struct json_limits){.max_bytes = MU_JSON_TOOL_MAX_BYTES, .max_depth = MU_JSON_TOOL_MAX_DEPTH, \
+			      .max_tokens = MU_JSON_TOOL_MAX_TOKENS, .max_string = MU_JSON_TOOL_MAX_STRING, \
+			      .max_number = MU_JSON_TOOL_MAX_NUMBER, .flags = 0})
 
 #define JSON_NONE UINT32_MAX /* "no token": absent member, end of iteration, bad argument */
 
