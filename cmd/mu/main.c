@@ -18,6 +18,10 @@ static const struct subcommand subcommands[] = {
 	{"tokenize", cmd_tokenize, "print the token ids of a text"},
 	{"gen-model", cmd_gen_model, "write a random-weight GGUF of a given shape and type"},
 	{"vocab", cmd_vocab, "build a vocab-only GGUF from a Hugging Face tokenizer.json"},
+	{"kbs", cmd_kbs, "key broker: release model keys to attested enclaves only"},
+	{"keygen", cmd_keygen, "write a new random 32-byte model key (mode 0600)"},
+	{"seal", cmd_seal, "encrypt and authenticate a GGUF model for the enclave"},
+	{"unseal", cmd_unseal, "verify a sealed model by unsealing it into locked memory (--check)"},
 };
 
 static void usage(FILE *f)

@@ -21,6 +21,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
+int cmd_kbs(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
+int cmd_unseal(int argc, char **argv);
 
 /* If argv[*i] is `name` (or `alt`), stores the next argument in *val, advances *i and
  * returns 1; a missing value is reported and returns -1. Otherwise returns 0. */

@@ -111,6 +111,154 @@ enum mu_err pal_read_file(const char *path, size_t max, uint8_t **out, size_t *l
 	return MU_OK;
 }
 
+/* ---- secret memory ---- */
+
+#if defined(SYS_memfd_secret)
+#define PAL_SYS_MEMFD_SECRET SYS_memfd_secret
+#elif defined(__x86_64__) || defined(__aarch64__) || defined(__riscv)
+#define PAL_SYS_MEMFD_SECRET 447
+#endif
+
+static size_t page_round(size_t len, size_t *out)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t p = pg > 0 ? (size_t)pg : 4096;
+	if (len == 0)
+		len = 1;
+	if (len > SIZE_MAX - (p - 1))
+		return 0;
+	*out = (len + p - 1) & ~(p - 1);
+	return 1;
+}
+
+/* memfd_secret mapping, or NULL (errno set) when the kernel cannot give one. The kernel
+ * locks such a mapping itself (and charges it to the memlock limit, refusing the mmap with
+ * EAGAIN past it). Pages arrive on first touch (the kernel neither populates nor mlocks
+ * such a mapping on request), and each first fault removes the page from the kernel's
+ * direct map, which costs about 0.1 ms per 4 KiB page on a virtual machine: fine for keys
+ * and contexts, far too slow for gigabytes of weights. */
+static void *secret_memfd_map(size_t map_len)
+{
+#ifdef PAL_SYS_MEMFD_SECRET
+	long fd = syscall(PAL_SYS_MEMFD_SECRET, (unsigned long)O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	void *p = MAP_FAILED;
+	if (ftruncate((int)fd, (off_t)map_len) == 0)
+		p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+	int e = errno;
+	close((int)fd);
+	if (p == MAP_FAILED) {
+		errno = e;
+		return NULL;
+	}
+	return p;
+#else
+	(void)map_len;
+	errno = ENOSYS;
+	return NULL;
+#endif
+}
+
+/* Locks [p, p+len) in RAM. MLOCK_ONFAULT locks each page as it is first touched instead of
+ * populating the whole range now: the memlock limit is still checked here, no page ever
+ * holds data unlocked, and the cost of faulting the pages in (zeroing, huge-page
+ * compaction: about a second per GB in a VM) is spread over the threads that first write
+ * them, overlapping with their work. Kernels before 4.4 lack it; plain mlock then. */
+static int lock_pages(void *p, size_t len)
+{
+#if defined(MLOCK_ONFAULT)
+	if (mlock2(p, len, MLOCK_ONFAULT) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EINVAL)
+		return -1;
+#endif
+	return mlock(p, len);
+}
+
+enum mu_err pal_secret_alloc(struct pal_secret *s, size_t len, unsigned flags, struct mu_error *err)
+{
+	size_t map_len;
+	memset(s, 0, sizeof *s);
+	if (!page_round(len, &map_len))
+		return mu_errf(err, MU_ERR_NOMEM, "secret memory of %zu bytes is too large", len);
+
+	if (!(flags & PAL_SECRET_NO_MEMFD)) {
+		void *p = secret_memfd_map(map_len);
+		if (p) {
+			s->data = p;
+			s->len = len;
+			s->map_len = map_len;
+			s->prot = PAL_SECRET_MEMFD;
+			return MU_OK;
+		}
+		/* ENOSYS: kernel without secretmem; EPERM: refused by a filter or policy; ENOMEM or
+		 * EAGAIN: over the lock limit, which the fallback reports in its own words. */
+	}
+
+	void *p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return mu_errf(err, MU_ERR_NOMEM, "cannot map %zu bytes of secret memory: %s", map_len, strerror(errno));
+	/* Exclusion from core dumps is not optional: without it a crash writes the secret out. */
+	if (madvise(p, map_len, MADV_DONTDUMP) != 0) {
+		int e = errno;
+		munmap(p, map_len);
+		return mu_errf(err, MU_ERR_UNSUPPORTED, "cannot exclude secret memory from core dumps: %s", strerror(e));
+	}
+#ifdef MADV_WIPEONFORK
+	madvise(p, map_len, MADV_WIPEONFORK); /* a forked child sees zeros; best effort */
+#endif
+	if (flags & PAL_SECRET_NO_MEMFD)
+		pal_advise_hugepage(p, map_len);
+	enum pal_secret_prot prot = PAL_SECRET_MLOCKED;
+	if (lock_pages(p, map_len) != 0) {
+		int e = errno;
+		if (!(flags & PAL_SECRET_ALLOW_UNLOCKED)) {
+			munmap(p, map_len);
+			return mu_errf(err, MU_ERR_NOMEM,
+				       "cannot lock %zu bytes of secret memory in RAM: %s (raise the memlock limit, "
+				       "ulimit -l, or run with CAP_IPC_LOCK)",
+				       map_len, strerror(e));
+		}
+		prot = PAL_SECRET_UNLOCKED;
+	}
+	s->data = p;
+	s->len = len;
+	s->map_len = map_len;
+	s->prot = prot;
+	return MU_OK;
+}
+
+void pal_secret_wipe(struct pal_secret *s, size_t n)
+{
+	if (!s->data)
+		return;
+	if (n > s->map_len)
+		n = s->map_len;
+	explicit_bzero(s->data, n);
+}
+
+void pal_secret_free(struct pal_secret *s)
+{
+	if (s->data) {
+		explicit_bzero(s->data, s->map_len);
+		if (s->prot == PAL_SECRET_MLOCKED)
+			munlock(s->data, s->map_len);
+		munmap(s->data, s->map_len);
+	}
+	memset(s, 0, sizeof *s);
+}
+
+const char *pal_secret_prot_name(enum pal_secret_prot p)
+{
+	switch (p) {
+	case PAL_SECRET_MEMFD: return "memfd_secret (locked, not dumpable, outside the kernel direct map)";
+	case PAL_SECRET_MLOCKED: return "mlock (locked, not dumpable)";
+	case PAL_SECRET_UNLOCKED: return "UNLOCKED (not dumpable, but may be swapped out)";
+	}
+	return "unknown";
+}
+
 uint64_t pal_now_ns(void)
 {
 	struct timespec ts;

@@ -1,0 +1,532 @@
+/* kbs.c — the key broker's server: policy and key files, the audit log, the sockets and one
+ * single-threaded poll loop (see kbs.h).
+ *
+ * Each connection reads one frame at a time into its own preallocated buffer and must deliver
+ * every frame within the read timeout, so a stalled or slow client holds one slot for at most
+ * that long and never blocks the others. At most max_conns connections are served; further
+ * ones wait in the listen backlog. After the final reply the broker shuts its side down and
+ * drains what the client still sends for a moment, so the reply is not lost to a reset.
+ * SIGTERM and SIGINT arrive through a signalfd and end the loop cleanly. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/limits.h"
+#include "host/kbs.h"
+#include "pal/pal.h"
+#include "seal/crypto.h"
+#include "wire/frame.h"
+
+#define DRAIN_MS 1000 /* how long a finished connection is drained before it is closed */
+
+/* ---- files ---- */
+
+enum mu_err mu_kbs_load_policy(struct mu_policy *p, const char *path, struct mu_error *err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	memset(p, 0, sizeof *p);
+	enum mu_err rc = pal_read_file(path, MU_POLICY_MAX_BYTES, &buf, &len, err);
+	if (rc != MU_OK)
+		return rc;
+	rc = mu_policy_parse(p, buf, len, err);
+	pal_free(buf, len + 1);
+	if (rc != MU_OK)
+		mu_err_prefix(err, "%s", path);
+	return rc;
+}
+
+enum mu_err mu_kbs_load_key(struct mu_kbs *k, const char *path, uint8_t key_id[static MU_KBS_KEY_ID_LEN],
+			    struct mu_error *err)
+{
+	uint8_t key[33];
+	struct stat st;
+	size_t got = 0;
+	enum mu_err rc = MU_OK;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return mu_errf(err, MU_ERR_IO, "%s: cannot open key file: %s", path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 32) {
+		close(fd);
+		return mu_errf(err, MU_ERR_FORMAT, "%s: a key file holds exactly 32 raw bytes (as mu keygen writes it)",
+			       path);
+	}
+	if (st.st_mode & 077)
+		fprintf(stderr, "mu kbs: warning: %s is readable or writable by group or others (chmod 600 it)\n", path);
+	/* read one byte more than a key, to notice a file that grew */
+	while (got < sizeof key) {
+		ssize_t n = read(fd, key + got, sizeof key - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got != 32)
+		rc = mu_errf(err, MU_ERR_FORMAT, "%s: a key file holds exactly 32 raw bytes (as mu keygen writes it)",
+			     path);
+	else if ((rc = mu_kbs_add_key(k, key, key_id, err)) != MU_OK)
+		mu_err_prefix(err, "%s", path);
+	mu_wipe(key, sizeof key);
+	return rc;
+}
+
+/* ---- sockets ---- */
+
+static uint64_t mono_ms(void) { return pal_now_ns() / 1000000u; }
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct conn {
+	int fd; /* -1: free slot */
+	struct mu_kbs_conn kc;
+	struct mu_frame_rd rd;
+	uint8_t out[MU_FRAME_HDR + MU_KBS_REPLY_MAX];
+	size_t out_len, out_off;
+	int closing;  /* shut down once out is sent */
+	int draining; /* shut down; discarding input until EOF or the deadline */
+	uint64_t deadline_ms;
+};
+
+struct server {
+	struct mu_kbs *k;
+	const struct mu_kbs_server_opts *o;
+	int lfd, sfd, audit_fd;
+	char addr[200];
+	char unix_path[sizeof ((struct sockaddr_un *)0)->sun_path];
+	struct conn *conns;
+	uint8_t *bodies;
+	uint32_t n_open;
+	struct mu_kbs_reply reply;
+};
+
+static enum mu_err listen_unix(struct server *s, const char *path, struct mu_error *err)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (!*path || strlen(path) >= sizeof sa.sun_path)
+		return mu_errf(err, MU_ERR_ARG, "unix socket path must be 1..%zu bytes", sizeof sa.sun_path - 1);
+	memcpy(sa.sun_path, path, strlen(path));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return mu_errf(err, MU_ERR_ARG, "%s exists and is not a socket", path);
+		/* a socket file nobody listens on is left over from a broker that died: replace it */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (live)
+			return mu_errf(err, MU_ERR_ARG, "%s: another process is listening there", path);
+		unlink(path);
+	}
+	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->lfd < 0)
+		return mu_errf(err, MU_ERR_IO, "socket: %s", strerror(errno));
+	mode_t old = umask(077);
+	int rc = bind(s->lfd, (struct sockaddr *)&sa, sizeof sa);
+	umask(old);
+	if (rc != 0)
+		return mu_errf(err, MU_ERR_IO, "bind %s: %s", path, strerror(errno));
+	memcpy(s->unix_path, path, strlen(path) + 1);
+	snprintf(s->addr, sizeof s->addr, "unix:%s", path);
+	return MU_OK;
+}
+
+static enum mu_err listen_tcp(struct server *s, const char *spec, struct mu_error *err)
+{
+	char host[128];
+	const char *colon = strrchr(spec, ':');
+	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host || !colon[1])
+		return mu_errf(err, MU_ERR_ARG, "tcp address must be HOST:PORT, e.g. tcp:127.0.0.1:7000");
+	size_t hn = (size_t)(colon - spec);
+	memcpy(host, spec, hn);
+	host[hn] = '\0';
+	if (hn >= 2 && host[0] == '[' && host[hn - 1] == ']') {
+		memmove(host, host + 1, hn - 2);
+		host[hn - 2] = '\0';
+	}
+	struct addrinfo hints, *ai = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (gai != 0)
+		return mu_errf(err, MU_ERR_ARG, "tcp address '%s': %s (give a numeric address and port)", spec,
+			       gai_strerror(gai));
+	s->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (s->lfd < 0 || setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(s->lfd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		freeaddrinfo(ai);
+		return mu_errf(err, MU_ERR_IO, "bind tcp:%s: %s", spec, strerror(errno));
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char h[NI_MAXHOST], p[NI_MAXSERV];
+	if (getsockname(s->lfd, (struct sockaddr *)&ss, &sl) != 0 ||
+	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return mu_errf(err, MU_ERR_IO, "cannot read back the bound address: %s", strerror(errno));
+	snprintf(s->addr, sizeof s->addr, ss.ss_family == AF_INET6 ? "tcp:[%s]:%s" : "tcp:%s:%s", h, p);
+	return MU_OK;
+}
+
+static void peer_name(int fd, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char h[NI_MAXHOST], p[NI_MAXSERV];
+	snprintf(out, cap, "unknown");
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_UNIX) {
+		struct ucred cr;
+		socklen_t cl = sizeof cr;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+			snprintf(out, cap, "unix:pid=%ld,uid=%ld", (long)cr.pid, (long)cr.uid);
+		else
+			snprintf(out, cap, "unix");
+		return;
+	}
+	sl = sizeof ss;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(out, cap, ss.ss_family == AF_INET6 ? "tcp:[%s]:%s" : "tcp:%s:%s", h, p);
+}
+
+/* ---- connections ---- */
+
+static void conn_close(struct server *s, struct conn *c)
+{
+	mu_kbs_conn_close(s->k, &c->kc);
+	close(c->fd);
+	c->fd = -1;
+	mu_wipe(c->out, sizeof c->out);
+	s->n_open--;
+}
+
+/* Appends one audit line and makes it durable; -1 when that failed. */
+static int audit(struct server *s, const struct conn *c, const struct mu_kbs_decision *d)
+{
+	char line[MU_KBS_AUDIT_MAX];
+	if (s->audit_fd < 0)
+		return 0;
+	size_t n = mu_kbs_audit_line(&c->kc, d, wall_ms(), line, sizeof line), off = 0;
+	if (n == 0)
+		return -1;
+	while (off < n) {
+		ssize_t w = write(s->audit_fd, line + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		off += (size_t)w;
+	}
+	return fsync(s->audit_fd) == 0 ? 0 : -1;
+}
+
+static void log_decision(const struct conn *c, const struct mu_kbs_reply *r)
+{
+	const struct mu_kbs_decision *d = &r->d;
+	char m[65] = "-", id[33] = "-";
+	if (d->have_measurement)
+		mu_hex(d->measurement, 32, m);
+	if (d->have_key_id)
+		mu_hex(d->key_id, MU_KBS_KEY_ID_LEN, id);
+	if (d->code == MU_KBS_OK)
+		fprintf(stderr, "mu kbs: conn %llu %s: release key_id %s to measurement %s (format %s%s)\n",
+			(unsigned long long)c->kc.id, c->kc.peer, id, m, d->format ? d->format : "-",
+			d->insecure ? ", INSECURE: signed by nothing" : "");
+	else
+		fprintf(stderr, "mu kbs: conn %llu %s: refuse %s: %s\n", (unsigned long long)c->kc.id, c->kc.peer,
+			mu_kbs_code_name(d->code), r->message);
+}
+
+/* Audits, logs and queues the reply in s->reply on connection c. */
+static void send_reply(struct server *s, struct conn *c, uint64_t now)
+{
+	struct mu_kbs_reply *r = &s->reply;
+	if (r->d.made && audit(s, c, &r->d) != 0) {
+		fprintf(stderr, "mu kbs: audit log write failed: %s\n", strerror(errno));
+		if (r->d.code == MU_KBS_OK) {
+			mu_kbs_refuse(s->k, &c->kc, MU_KBS_INTERNAL_ERROR,
+				      "the audit log cannot be written, so nothing is released", r);
+			if (audit(s, c, &r->d) != 0)
+				fprintf(stderr, "mu kbs: audit log write failed again\n");
+		}
+	}
+	if (r->d.made)
+		log_decision(c, r);
+	struct mu_error err;
+	if (r->len == 0 || mu_frame_header(c->out, r->len, MU_KBS_REPLY_MAX, &err) != MU_OK) {
+		/* the core always writes a reply; close rather than send something malformed */
+		conn_close(s, c);
+		return;
+	}
+	memcpy(c->out + MU_FRAME_HDR, r->body, r->len);
+	c->out_len = MU_FRAME_HDR + r->len;
+	c->out_off = 0;
+	c->closing = r->close;
+	c->deadline_ms = now + s->o->read_timeout_ms;
+	mu_wipe(r->body, sizeof r->body);
+}
+
+static void on_readable(struct server *s, struct conn *c, uint64_t now)
+{
+	if (c->draining) {
+		uint8_t junk[512];
+		ssize_t n = recv(c->fd, junk, sizeof junk, MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			conn_close(s, c);
+		return;
+	}
+	uint8_t *p;
+	size_t want;
+	if (mu_frame_rd_space(&c->rd, &p, &want) == MU_FRAME_DONE || want == 0)
+		return;
+	ssize_t n = recv(c->fd, p, want, MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			conn_close(s, c);
+		return;
+	}
+	if (n == 0) {
+		if (mu_frame_rd_pending(&c->rd))
+			fprintf(stderr, "mu kbs: conn %llu %s: closed in the middle of a frame\n",
+				(unsigned long long)c->kc.id, c->kc.peer);
+		conn_close(s, c);
+		return;
+	}
+	struct mu_error err = {0};
+	enum mu_frame_state st;
+	memset(&s->reply.d, 0, sizeof s->reply.d);
+	if (mu_frame_rd_commit(&c->rd, (size_t)n, &st, &err) != MU_OK) {
+		mu_kbs_refuse(s->k, &c->kc, MU_KBS_BAD_FRAME, err.msg, &s->reply);
+		send_reply(s, c, now);
+		return;
+	}
+	if (st != MU_FRAME_DONE)
+		return;
+	mu_kbs_handle(s->k, &c->kc, c->rd.buf, mu_frame_rd_len(&c->rd), now, &s->reply);
+	mu_wipe(c->rd.buf, mu_frame_rd_len(&c->rd));
+	mu_frame_rd_next(&c->rd);
+	send_reply(s, c, now);
+}
+
+static void on_writable(struct server *s, struct conn *c, uint64_t now)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			conn_close(s, c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	c->out_len = c->out_off = 0;
+	if (c->closing) {
+		shutdown(c->fd, SHUT_WR);
+		c->draining = 1;
+		c->deadline_ms = now + DRAIN_MS;
+	}
+}
+
+static void accept_some(struct server *s, uint64_t now)
+{
+	while (s->n_open < s->o->max_conns) {
+		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct conn *c = NULL;
+		for (uint32_t i = 0; i < s->o->max_conns && !c; i++)
+			if (s->conns[i].fd < 0)
+				c = &s->conns[i];
+		if (!c) { /* cannot happen: n_open counts the used slots */
+			close(fd);
+			return;
+		}
+		char peer[MU_KBS_PEER_MAX];
+		peer_name(fd, peer, sizeof peer);
+		memset(c, 0, sizeof *c);
+		c->fd = fd;
+		mu_kbs_conn_open(s->k, &c->kc, peer);
+		mu_frame_rd_init(&c->rd, s->bodies + (size_t)(c - s->conns) * MU_KBS_MAX_FRAME, MU_KBS_MAX_FRAME);
+		c->deadline_ms = now + s->o->read_timeout_ms;
+		s->n_open++;
+	}
+}
+
+static enum mu_err serve_loop(struct server *s, struct mu_error *err)
+{
+	uint32_t max = s->o->max_conns;
+	struct pollfd *pfd = calloc((size_t)max + 2, sizeof *pfd);
+	uint32_t *which = calloc((size_t)max + 2, sizeof *which);
+	if (!pfd || !which) {
+		free(pfd);
+		free(which);
+		return mu_errf(err, MU_ERR_NOMEM, "out of memory for %u connections", max);
+	}
+	for (;;) {
+		uint64_t now = mono_ms();
+		nfds_t n = 0;
+		int timeout = -1;
+		pfd[n++] = (struct pollfd){.fd = s->sfd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = s->n_open < max ? s->lfd : -1, .events = POLLIN};
+		for (uint32_t i = 0; i < max; i++) {
+			struct conn *c = &s->conns[i];
+			if (c->fd < 0)
+				continue;
+			short ev = c->out_off < c->out_len ? POLLOUT : POLLIN;
+			which[n] = i;
+			pfd[n++] = (struct pollfd){.fd = c->fd, .events = ev};
+			uint64_t left = c->deadline_ms > now ? c->deadline_ms - now : 0;
+			if (timeout < 0 || left < (uint64_t)timeout)
+				timeout = (int)(left > 60000 ? 60000 : left);
+		}
+		int rc = poll(pfd, n, timeout);
+		if (rc < 0 && errno != EINTR) {
+			free(pfd);
+			free(which);
+			return mu_errf(err, MU_ERR_IO, "poll: %s", strerror(errno));
+		}
+		if (rc > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(s->sfd, &si, sizeof si) == (ssize_t)sizeof si)
+				fprintf(stderr, "mu kbs: %s, stopping\n", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			break;
+		}
+		now = mono_ms();
+		for (nfds_t j = 2; rc > 0 && j < n; j++) {
+			struct conn *c = &s->conns[which[j]];
+			short re = pfd[j].revents;
+			if (c->fd < 0 || !re)
+				continue;
+			if (re & POLLOUT)
+				on_writable(s, c, now);
+			else if (re & (POLLIN | POLLHUP | POLLERR))
+				on_readable(s, c, now);
+		}
+		for (uint32_t i = 0; i < max; i++) {
+			struct conn *c = &s->conns[i];
+			if (c->fd >= 0 && now >= c->deadline_ms) {
+				if (!c->draining)
+					fprintf(stderr, "mu kbs: conn %llu %s: no complete frame within %u ms, closed\n",
+						(unsigned long long)c->kc.id, c->kc.peer, s->o->read_timeout_ms);
+				conn_close(s, c);
+			}
+		}
+		if (rc > 0 && (pfd[1].revents & POLLIN))
+			accept_some(s, now);
+	}
+	free(pfd);
+	free(which);
+	return MU_OK;
+}
+
+enum mu_err mu_kbs_serve(struct mu_kbs *k, const struct mu_kbs_server_opts *o, struct mu_error *err)
+{
+	struct server *s = calloc(1, sizeof *s);
+	enum mu_err rc = MU_OK;
+	sigset_t mask, old;
+	if (!s)
+		return mu_errf(err, MU_ERR_NOMEM, "out of memory");
+	s->k = k;
+	s->o = o;
+	s->lfd = s->sfd = s->audit_fd = -1;
+	if (o->max_conns == 0 || o->read_timeout_ms == 0) {
+		free(s);
+		return mu_errf(err, MU_ERR_ARG, "max_conns and read_timeout_ms must be > 0");
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	/* a shell starts background jobs with SIGINT ignored, and an ignored signal never reaches
+	 * the signalfd; while blocked, the default action cannot run either */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sfd < 0) {
+		rc = mu_errf(err, MU_ERR_IO, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	s->conns = calloc(o->max_conns, sizeof *s->conns);
+	s->bodies = pal_alloc((size_t)o->max_conns * MU_KBS_MAX_FRAME, 64);
+	if (!s->conns || !s->bodies) {
+		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory for %u connections", o->max_conns);
+		goto out;
+	}
+	for (uint32_t i = 0; i < o->max_conns; i++)
+		s->conns[i].fd = -1;
+	if (o->audit_path) {
+		s->audit_fd = open(o->audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (s->audit_fd < 0) {
+			rc = mu_errf(err, MU_ERR_IO, "%s: cannot open the audit log: %s", o->audit_path, strerror(errno));
+			goto out;
+		}
+	}
+	if (!strncmp(o->listen, "unix:", 5))
+		rc = listen_unix(s, o->listen + 5, err);
+	else if (!strncmp(o->listen, "tcp:", 4))
+		rc = listen_tcp(s, o->listen + 4, err);
+	else
+		rc = mu_errf(err, MU_ERR_ARG, "listen address '%s' must start with tcp: or unix:", o->listen);
+	if (rc != MU_OK)
+		goto out;
+	if (listen(s->lfd, 64) != 0) {
+		rc = mu_errf(err, MU_ERR_IO, "listen: %s", strerror(errno));
+		goto out;
+	}
+	fprintf(stderr, "mu kbs: listening on %s\n", s->addr);
+	rc = serve_loop(s, err);
+	for (uint32_t i = 0; i < o->max_conns; i++)
+		if (s->conns[i].fd >= 0)
+			conn_close(s, &s->conns[i]);
+	fprintf(stderr, "mu kbs: stopped\n");
+out:
+	if (s->lfd >= 0)
+		close(s->lfd);
+	if (s->unix_path[0])
+		unlink(s->unix_path);
+	if (s->sfd >= 0)
+		close(s->sfd);
+	if (s->audit_fd >= 0)
+		close(s->audit_fd);
+	if (s->bodies) {
+		mu_wipe(s->bodies, (size_t)o->max_conns * MU_KBS_MAX_FRAME);
+		pal_free(s->bodies, (size_t)o->max_conns * MU_KBS_MAX_FRAME);
+	}
+	free(s->conns);
+	mu_wipe(&s->reply, sizeof s->reply);
+	free(s);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
