@@ -24,6 +24,8 @@
  *   --body TEXT         after the challenge, send TEXT as the evidence frame's body
  *   --oversize          after the challenge, send a frame header one byte over the limit
  *   --stall-ms N        connect, send half a frame header, and wait up to N ms for the broker
+ *   --unseal            after a release, unseal --sealed with the key into locked memory and
+ *                       print its size, protection and the SHA-256 of a "canary" tensor
  *                       to close the connection: prints "closed after MS ms" or "still open"
  */
 #define _GNU_SOURCE
@@ -41,13 +43,16 @@
 #include "attest/kbs_proto.h"
 #include "base/limits.h"
 #include "pal/pal.h"
+#include "engine/gguf.h"
+#include "engine/pool.h"
 #include "seal/crypto.h"
+#include "seal/unseal.h"
 #include "seal/sealed.h"
 #include "wire/frame.h"
 
 struct opts {
 	const char *connect, *binary, *config, *sealed;
-	int measure, reuse, foreign, oversize;
+	int measure, reuse, foreign, oversize, unseal;
 	long wait_ms, stall_ms, version;
 	const char *pubkey, *measurement, *key_id, *format, *body;
 };
@@ -196,6 +201,55 @@ static void unhex_arg(const char *flag, const char *s, uint8_t *out, size_t n)
 }
 
 /* Sends evidence answering nonce on fd and handles the reply. */
+/* --unseal: what the enclave does next. Unseals the model into locked memory with the released
+ * key, parses the plaintext as GGUF and prints its size, the memory protection achieved and,
+ * when the model has a tensor named "canary", the SHA-256 of that tensor's bytes — never the
+ * bytes themselves. Nothing is written to disk. */
+static int unseal_and_report(const char *path, const uint8_t key[32])
+{
+	struct mu_error err;
+	struct pal_map map;
+	struct mu_pool *pool = NULL;
+	struct mu_unsealed u;
+	struct gguf g;
+	size_t need = 0;
+	void *gmem = NULL;
+	int rc = 1;
+
+	memset(&u, 0, sizeof u);
+	if (pal_map_file(&map, path, &err))
+		goto out_msg;
+	if (mu_pool_create(&pool, 2, &err) ||
+	    mu_unseal(map.data, map.len, key, pool, MU_UNSEAL_ALLOW_UNLOCKED, path, &u, &err))
+		goto out_msg;
+	if (gguf_mem_size(u.mem.data, (size_t)u.size, &need, &err))
+		goto out_msg;
+	gmem = malloc(need ? need : 1);
+	if (!gmem || gguf_parse(&g, u.mem.data, (size_t)u.size, gmem, need, &err))
+		goto out_msg;
+	printf("unsealed %llu bytes into %s memory, %llu tensors\n", (unsigned long long)u.size,
+	       pal_secret_prot_name(u.mem.prot), (unsigned long long)g.n_tensors);
+	const struct gguf_tensor *t = gguf_find_tensor(&g, "canary");
+	if (t) {
+		uint8_t d[32];
+		char hex[65];
+		mu_sha256(t->data, (size_t)t->size, d);
+		mu_hex(d, 32, hex);
+		printf("canary_sha256 %s\n", hex);
+	}
+	rc = 0;
+	goto out;
+out_msg:
+	printf("error: %s\n", err.msg);
+out:
+	free(gmem);
+	mu_unsealed_free(&u);
+	if (pool)
+		mu_pool_destroy(pool);
+	pal_unmap(&map);
+	return rc;
+}
+
 static int answer(const struct opts *o, struct enclave *e, int fd, const uint8_t nonce[32])
 {
 	static char msg[MU_KBS_MAX_FRAME];
@@ -249,6 +303,10 @@ static int answer(const struct opts *o, struct enclave *e, int fd, const uint8_t
 			  m.wrapped.tag, key, &err) != MU_OK)
 		die("%s", err.msg);
 	mu_sha256(key, sizeof key, digest);
+	if (o->unseal && unseal_and_report(o->sealed, key) != 0) {
+		mu_wipe(key, sizeof key);
+		die("unsealing with the released key failed%s", "");
+	}
 	mu_wipe(key, sizeof key);
 	mu_hex(m.key_id, 16, hex);
 	printf("key_id %s\n", hex);
@@ -322,6 +380,8 @@ int main(int argc, char **argv)
 			o.foreign = 1, takes = 0;
 		else if (!strcmp(a, "--oversize"))
 			o.oversize = 1, takes = 0;
+		else if (!strcmp(a, "--unseal"))
+			o.unseal = 1, takes = 0;
 		else if (!v)
 			die("%s: unknown flag or missing value", a);
 		else if (!strcmp(a, "--connect"))
