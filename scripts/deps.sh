@@ -4,7 +4,7 @@
 # missing. Needs root (or sudo) only when it actually has to install.
 set -eu
 
-PKGS="make gcc clang llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev python3 python3-numpy python3-jinja2 valgrind"
+PKGS="make gcc clang llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev python3 python3-numpy python3-jinja2 python3-cryptography valgrind"
 
 missing=""
 for p in $PKGS; do

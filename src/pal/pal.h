@@ -41,9 +41,10 @@ enum mu_err pal_read_file(const char *path, size_t max, uint8_t **out, size_t *l
  * protection was achieved.
  *
  * memfd_secret has a price: 4 KiB pages only, and a first-touch fault that also edits the
- * kernel's direct map (measured ~0.1 ms per page in a VM, ~35 s for 1.2 GB). Bulk buffers
- * such as decrypted weights therefore pass PAL_SECRET_NO_MEMFD, which also asks for
- * transparent huge pages (faster weight streaming); keys and key schedules use the default. */
+ * kernel's direct map (measured ~0.1 ms per page in a VM: 17 s for 1.2 GB on two threads).
+ * Bulk buffers such as decrypted weights therefore pass PAL_SECRET_NO_MEMFD, which also asks
+ * for transparent huge pages (faster weight streaming); keys and key schedules use the
+ * default. */
 enum pal_secret_prot {
 	PAL_SECRET_UNLOCKED = 0, /* degraded: not dumpable, but may be swapped (mlock failed) */
 	PAL_SECRET_MLOCKED = 1,  /* anonymous, mlock'd, not dumpable, wiped in a forked child */

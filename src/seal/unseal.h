@@ -26,7 +26,7 @@
 /* Flags for mu_unseal. */
 #define MU_UNSEAL_ALLOW_UNLOCKED 1u /* accept memory that could not be mlock'd (mem.prot says so) */
 #define MU_UNSEAL_SECRETMEM 2u      /* plaintext in memfd_secret memory: outside the kernel's direct
-				     * map, but slow to fault in (about 30 s per GB in a VM) */
+				     * map, but slow to fault in (~15 s per GB in a VM) */
 
 struct mu_unsealed {
 	struct pal_secret mem; /* the plaintext: mem.data[0 .. size) */
