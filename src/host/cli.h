@@ -66,6 +66,11 @@ enum mu_err session_encode(struct mu_session *s, const char *text, int32_t **ids
 enum mu_err session_chat_encode(struct mu_session *s, enum mu_chat_template tmpl, const struct mu_chat_msg *msgs,
 				size_t n, const char *date, int32_t **ids, uint32_t *n_ids, struct mu_error *err);
 
+/* Renames a complete, fsync'd temporary file over out (replace) or next to nothing (no replace:
+ * an existing out is refused), then fsyncs the directory. On failure tmp is left for the caller
+ * to unlink. */
+enum mu_err outfile_commit(const char *tmp, const char *out, int replace, struct mu_error *err);
+
 /* Parses "1,2,3" into at most max ids. */
 int cli_parse_tokens(const char *s, int32_t *out, uint32_t max, uint32_t *n);
 

@@ -250,38 +250,6 @@ static int default_threads(void)
 	return n > MU_MAX_THREADS ? MU_MAX_THREADS : n;
 }
 
-/* Renames tmp to out; without force, atomically refuses an existing out. */
-static enum mu_err rename_into_place(const char *tmp, const char *out, int force, struct mu_error *err)
-{
-	if (force) {
-		if (rename(tmp, out) != 0)
-			return mu_errf(err, MU_ERR_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
-	} else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) != 0) {
-		int e = errno;
-		if (e == EINVAL || e == ENOSYS) { /* a filesystem without RENAME_NOREPLACE */
-			if (link(tmp, out) == 0) {
-				unlink(tmp);
-				e = 0;
-			} else {
-				e = errno;
-			}
-		}
-		if (e == EEXIST)
-			return mu_errf(err, MU_ERR_IO, "%s exists (use --force to replace it)", out);
-		if (e)
-			return mu_errf(err, MU_ERR_IO, "cannot rename %s to %s: %s", tmp, out, strerror(e));
-	}
-	char dir[4096];
-	const char *slash = strrchr(out, '/');
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1, slash ? out : ".");
-	int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd); /* best effort: the file itself is complete either way */
-		close(dfd);
-	}
-	return MU_OK;
-}
-
 /* Hashes, then encrypts and writes in batches. key is wiped by the caller. */
 static enum mu_err seal_file(const struct pal_map *in, int fd, const char *tmp, const uint8_t key[static MU_KEY_LEN],
 			     uint32_t chunk_size, struct mu_pool *pool, struct mu_sealed_header *h, struct mu_error *err)
@@ -468,7 +436,7 @@ int cmd_seal(int argc, char **argv)
 		rc = mu_errf(&err, MU_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
 	fd = -1;
 	if (rc == MU_OK)
-		rc = rename_into_place(tmp, out_path, force, &err);
+		rc = outfile_commit(tmp, out_path, force, &err);
 	if (rc) {
 		unlink(tmp);
 		goto fail;

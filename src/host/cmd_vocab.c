@@ -227,7 +227,7 @@ out:
 static enum mu_err write_atomic(const char *out, const struct hf_vocab *v, const struct special *sp,
 				const char *name, struct mu_error *err)
 {
-	char tmp[4096], dir[4096];
+	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid()) >= sizeof tmp)
 		return mu_errf(err, MU_ERR_ARG, "output path too long");
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -238,20 +238,11 @@ static enum mu_err write_atomic(const char *out, const struct hf_vocab *v, const
 		rc = mu_errf(err, MU_ERR_IO, "%s: fsync failed", tmp);
 	if (close(fd) != 0 && rc == MU_OK)
 		rc = mu_errf(err, MU_ERR_IO, "%s: close failed", tmp);
-	if (rc == MU_OK && rename(tmp, out) != 0)
-		rc = mu_errf(err, MU_ERR_IO, "cannot rename %s to %s", tmp, out);
-	if (rc != MU_OK) {
+	if (rc == MU_OK)
+		rc = outfile_commit(tmp, out, 1, err);
+	if (rc != MU_OK)
 		unlink(tmp);
-		return rc;
-	}
-	const char *slash = strrchr(out, '/');
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1, slash ? out : ".");
-	int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd); /* best effort: the file itself is complete either way */
-		close(dfd);
-	}
-	return MU_OK;
+	return rc;
 }
 
 /* general.name default: the name of the directory holding the tokenizer file. */

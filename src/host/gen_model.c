@@ -623,8 +623,8 @@ int cmd_gen_model(int argc, char **argv)
 		rc = mu_errf(&err, MU_ERR_IO, "fsync failed");
 	if (close(fd) != 0 && rc == MU_OK)
 		rc = mu_errf(&err, MU_ERR_IO, "close failed");
-	if (rc == MU_OK && rename(tmp, out) != 0)
-		rc = mu_errf(&err, MU_ERR_IO, "cannot rename the output into place");
+	if (rc == MU_OK)
+		rc = outfile_commit(tmp, out, 1, &err);
 	if (rc) {
 		unlink(tmp);
 		cli_error("gen-model", &err);

@@ -1,0 +1,43 @@
+/* outfile.c — the last step of writing an output file safely: the data went to a temporary
+ * file in the output's directory and was fsync'd; it is now renamed into place (without
+ * replace, atomically refusing an existing output) and the directory is fsync'd, so the output
+ * path holds either nothing or the old file or the complete new one, never a partial file. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/cli.h"
+
+enum mu_err outfile_commit(const char *tmp, const char *out, int replace, struct mu_error *err)
+{
+	if (replace) {
+		if (rename(tmp, out) != 0)
+			return mu_errf(err, MU_ERR_IO, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
+	} else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) != 0) {
+		int e = errno;
+		if (e == EINVAL || e == ENOSYS) { /* a filesystem without RENAME_NOREPLACE */
+			if (link(tmp, out) == 0) {
+				unlink(tmp);
+				e = 0;
+			} else {
+				e = errno;
+			}
+		}
+		if (e == EEXIST)
+			return mu_errf(err, MU_ERR_IO, "%s exists (use --force to replace it)", out);
+		if (e)
+			return mu_errf(err, MU_ERR_IO, "cannot rename %s to %s: %s", tmp, out, strerror(e));
+	}
+	char dir[4096];
+	const char *slash = strrchr(out, '/');
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) + (slash == out) : 1, slash ? out : ".");
+	int dfd = open(dir, O_RDONLY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd); /* best effort: the file itself is complete either way */
+		close(dfd);
+	}
+	return MU_OK;
+}
