@@ -2,21 +2,9 @@
 # Command-level tests of mu run / logits / info / gen-model / bench. asan-ok
 # Env: MU (the mu binary), SHARED (the fixtures, default ../shared).
 set -u
-MU=${MU:-build/mu}
-SHARED=${SHARED:-../shared}
-PY=/usr/bin/python3
+. tests/lib.sh
 STORIES=$SHARED/models/stories260K/stories260K.gguf
 GOLDEN=$SHARED/models/stories260K/stories260K.golden.txt
-TMP=build/tmp/cli_engine.$$
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
-	d=$1; shift
-	if "$@"; then ok; else bad "$d"; fi
-}
 
 golden_text() { # golden_text CASE -> the expected text, unescaped
 	$PY - "$GOLDEN" "$1" <<'PY'
@@ -110,5 +98,4 @@ for c in run logits info bench gen-model; do
 	check "mu $c --help" sh -c "'$MU' $c --help | grep -q usage"
 done
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

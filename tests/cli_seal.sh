@@ -2,20 +2,8 @@
 # Command-level tests of mu keygen / seal / unseal --check. asan-ok
 # Env: MU (the mu binary), SHARED (the fixtures, default ../shared).
 set -u
-MU=${MU:-build/mu}
-SHARED=${SHARED:-../shared}
-PY=/usr/bin/python3
+. tests/lib.sh
 STORIES=$SHARED/models/stories260K/stories260K.gguf
-TMP=build/tmp/cli_seal.$$
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
-	d=$1; shift
-	if "$@"; then ok; else bad "$d"; fi
-}
 # refused DESCRIPTION PATTERN COMMAND...: the command fails (exit 1) and stderr has PATTERN
 refused() {
 	d=$1 pat=$2; shift 2
@@ -159,5 +147,4 @@ check "--chunk-size 64M accepted" sh -c "'$MU' unseal --check --key '$K' -t 1 '$
 KEYHEX=$($PY -c "import sys; print(open(sys.argv[1],'rb').read().hex())" "$K")
 check "no key bytes in any error message" sh -c "! grep -qi '$KEYHEX' '$TMP/all-stderr.txt'"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,21 +5,9 @@
 # out of it, and must-fail inputs that name the JSON path and leave no output behind.
 # Env: MU (the mu binary), SHARED (the fixtures, default ../shared). asan-ok
 set -u
-MU=${MU:-build/mu}
-SHARED=${SHARED:-../shared}
-PY=/usr/bin/python3
+. tests/lib.sh
 L3=$SHARED/models/llama3-tokenizer
 QW=$SHARED/models/qwen3-tokenizer
-TMP=build/tmp/cli_vocab.$$
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
-	d=$1; shift
-	if "$@"; then ok; else bad "$d"; fi
-}
 has() { # has DESCRIPTION FILE REGEX: passes when FILE has a line matching REGEX
 	if grep -q -- "$3" "$2"; then ok; else bad "$1: no line matching '$3' in:"; sed 's/^/    | /' "$2" | head -20; fi
 }
@@ -254,5 +242,4 @@ check "failed run keeps the old output" test "$(cat "$TMP/keep.gguf")" = old
 check "good run replaces the output" cmp -s "$TMP/keep.gguf" "$TMP/small.gguf"
 check "--help" sh -c "'$MU' vocab --help | grep -q 'usage: mu vocab --from-hf'"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
