@@ -408,20 +408,3 @@ enum mu_err mu_chat_encode(const struct mu_tokenizer *t, const struct mu_chat_re
 	*n_ids = n;
 	return MU_OK;
 }
-
-int mu_chat_is_end(enum mu_chat_template c, const struct mu_tokenizer *t, int32_t id)
-{
-	static const char *const llama3_end[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", NULL};
-	static const char *const chatml_end[] = {"<|im_end|>", "<|endoftext|>", NULL};
-	const char *const *names = NULL;
-	if (id == t->eos)
-		return 1;
-	if (c == MU_CHAT_LLAMA3 || c == MU_CHAT_LLAMA31)
-		names = llama3_end;
-	else if (c == MU_CHAT_CHATML)
-		names = chatml_end;
-	for (; names && *names; names++)
-		if (find_special(t, *names) == id)
-			return 1;
-	return 0;
-}

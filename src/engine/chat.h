@@ -21,6 +21,9 @@
  * special-token parsing, so a user writing "<|eot_id|>" gets the characters, not a turn end.
  * Adjacent text parts are encoded as one piece, which gives the same ids as tokenizing the
  * whole rendered string the way the reference implementations do.
+ *
+ * A turn ends at the vocabulary's end-of-generation set (mu_tokenizer_is_eog: EOS and the
+ * end-of-turn tokens of every family above), so there is no per-template stop list here.
  */
 #ifndef MU_ENGINE_CHAT_H
 #define MU_ENGINE_CHAT_H
@@ -82,8 +85,5 @@ enum mu_err mu_chat_render(enum mu_chat_template c, const struct mu_tokenizer *t
 enum mu_err mu_chat_encode(const struct mu_tokenizer *t, const struct mu_chat_render *r, int32_t *ids, size_t max_ids,
 			   size_t *n_ids, struct mu_arena *scratch, struct mu_error *err);
 
-/* Whether id ends an assistant turn under template c (its end-of-turn tokens and the
- * vocabulary's end of text). */
-int mu_chat_is_end(enum mu_chat_template c, const struct mu_tokenizer *t, int32_t id);
 
 #endif

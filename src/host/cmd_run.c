@@ -233,7 +233,7 @@ int cmd_run(int argc, char **argv)
 		int32_t next;
 		if (mu_sampler_sample(&sampler, s.ctx.logits, ids, n_prompt + n_out, &next, &err))
 			goto fail;
-		if (chat ? mu_chat_is_end(tmpl, &s.tok, next) : (next == s.tok.eos || next == s.tok.bos)) {
+		if (chat ? mu_tokenizer_is_eog(&s.tok, next) : (next == s.tok.eos || next == s.tok.bos)) {
 			stop = chat ? "end of turn" : next == s.tok.eos ? "end of text" : "start of a new text";
 			break;
 		}
