@@ -1,7 +1,8 @@
 # μInference — one plain GNU Makefile.
 #
 #   make            build everything (build/mu, libraries, test binaries)
-#   make demo       install dependencies, build, and tell a story with the default model
+#   make demo       install dependencies, build, and run the whole chain (seal, key broker,
+#                   enclave, proxy) to ask the default model one question
 #   make check      install dependencies, build with gcc and clang (warnings are errors),
 #                   run every test, then the ASan/UBSan build of the tests and fuzz corpora
 #   make bench      speed of generated models (tokens/s), see bench/
@@ -31,9 +32,11 @@ LDFLAGS  ?=
 ALL_LDFLAGS := $(SAN) -pie $(LDFLAGS)
 LIBS     := -l:libbearssl.a -l:libutf8proc.a -lpthread
 
-ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c $(wildcard src/engine/*.c) $(wildcard src/wire/*.c) \
+ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c src/pal/net.c $(wildcard src/engine/*.c) $(wildcard src/wire/*.c) \
               $(wildcard src/seal/*.c) $(wildcard src/attest/*.c)
 HOST_SRC   := $(wildcard src/host/*.c)
+ENCL_SRC   := $(wildcard src/enclave/*.c)
+ENCL_MAIN  := cmd/mu-enclave/main.c
 MU_SRC     := $(wildcard cmd/mu/*.c)
 TEST_SRC   := $(wildcard tests/test_*.c)
 TOOL_SRC   := $(wildcard tests/tool_*.c)
@@ -42,19 +45,31 @@ FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 ENGINE_OBJ := $(call obj,$(ENGINE_SRC))
 HOST_OBJ   := $(call obj,$(HOST_SRC))
+ENCL_OBJ   := $(call obj,$(ENCL_SRC) $(ENCL_MAIN))
+# The test-only enclave (tests/cli_egress.sh, ...): the same sources with MU_ENCLAVE_TEST, which
+# adds scripted misbehaviour (flooding the channel, raw bytes in token frames) and a config key
+# that turns its own egress limiter off. Never installed, never measured into a real policy.
+ENCL_TOBJ  := $(patsubst %.c,$(BUILD)/obj-test/%.o,$(ENCL_SRC) $(ENCL_MAIN))
 MU_OBJ     := $(call obj,$(MU_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOL_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
 .PHONY: all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
-all: $(BUILD)/mu tests
-tests: $(TEST_BIN) $(TOOL_BIN)
+all: $(BUILD)/mu $(BUILD)/mu-enclave tests
+tests: $(TEST_BIN) $(TOOL_BIN) $(BUILD)/tests/mu-enclave-test
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/obj-test/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DMU_ENCLAVE_TEST=1 -MMD -MP -c $< -o $@
+
 $(BUILD)/libmu_engine.a: $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libmu_enclave.a: $(call obj,$(ENCL_SRC))
 	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/libmu_host.a: $(HOST_OBJ)
@@ -64,16 +79,23 @@ $(BUILD)/libmu_host.a: $(HOST_OBJ)
 $(BUILD)/mu: $(MU_OBJ) $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $(MU_OBJ) $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a
+# The enclave links the engine library only: no host code (no HTTP, no files written).
+$(BUILD)/mu-enclave: $(ENCL_OBJ) $(BUILD)/libmu_engine.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(ENCL_OBJ) $(BUILD)/libmu_engine.a $(LIBS)
+$(BUILD)/tests/mu-enclave-test: $(ENCL_TOBJ) $(BUILD)/libmu_engine.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a $(LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $(ENCL_TOBJ) $(BUILD)/libmu_engine.a $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmu_host.a $(BUILD)/libmu_enclave.a $(BUILD)/libmu_engine.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmu_host.a $(BUILD)/libmu_enclave.a $(BUILD)/libmu_engine.a $(LIBS) -lm
 
 deps:
 	@./scripts/deps.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory $(BUILD)/mu
-	$(BUILD)/mu run -m $(SHARED)/models/stories260K/stories260K.gguf -p "Once upon a time" -n 256
+	@$(MAKE) --no-print-directory $(BUILD)/mu $(BUILD)/mu-enclave
+	BUILD=$(BUILD) SHARED=$(SHARED) ./scripts/demo.sh
 
 # The whole suite. Each step prints its own "N passed, N failed"; tests/run.sh adds them up.
 check: deps
@@ -96,11 +118,11 @@ bench: deps
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
 FUZZ_BIN := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
-$(FUZZ_BUILD)/%: fuzz/%.c $(ENGINE_SRC) $(HOST_SRC)
+$(FUZZ_BUILD)/%: fuzz/%.c $(ENGINE_SRC) $(HOST_SRC) $(ENCL_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -Isrc -g -O1 -ffp-contract=off -fno-math-errno \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $< $(ENGINE_SRC) $(HOST_SRC) $(LIBS)
+		-o $@ $< $(ENGINE_SRC) $(HOST_SRC) $(ENCL_SRC) $(LIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: deps fuzz-build
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz-corpus/$$n; \
@@ -113,4 +135,4 @@ fuzz-replay: fuzz-build
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-test -name '*.d' 2>/dev/null)

@@ -30,18 +30,18 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "attest/evidence.h"
 #include "attest/kbs_proto.h"
 #include "base/limits.h"
+#include "pal/net.h"
 #include "pal/pal.h"
 #include "engine/gguf.h"
 #include "engine/pool.h"
@@ -82,34 +82,10 @@ static void sleep_ms(long ms)
 
 static int dial(const char *addr)
 {
-	int fd = -1;
-	if (!strncmp(addr, "unix:", 5)) {
-		struct sockaddr_un sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sun_family = AF_UNIX;
-		if (strlen(addr + 5) >= sizeof sa.sun_path)
-			die("socket path too long: %s", addr);
-		memcpy(sa.sun_path, addr + 5, strlen(addr + 5));
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-			die("cannot connect to %s", addr);
-	} else if (!strncmp(addr, "tcp:", 4)) {
-		char host[128];
-		const char *colon = strrchr(addr + 4, ':');
-		if (!colon || (size_t)(colon - addr - 4) >= sizeof host)
-			die("bad address %s", addr);
-		memcpy(host, addr + 4, (size_t)(colon - addr - 4));
-		host[colon - addr - 4] = '\0';
-		struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
-		if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-			die("bad address %s", addr);
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-			die("cannot connect to %s", addr);
-		freeaddrinfo(ai);
-	} else {
-		die("address must start with unix: or tcp: (%s)", addr);
-	}
+	struct mu_error err;
+	int fd;
+	if (pal_connect(addr, 10000, 0, &fd, &err) != MU_OK)
+		die("%s", err.msg);
 	struct timeval tv = {10, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	return fd;

@@ -22,6 +22,9 @@ static const struct subcommand subcommands[] = {
 	{"keygen", cmd_keygen, "write a new random 32-byte model key (mode 0600)"},
 	{"seal", cmd_seal, "encrypt and authenticate a GGUF model for the enclave"},
 	{"unseal", cmd_unseal, "verify a sealed model by unsealing it into locked memory (--check)"},
+	{"proxy", cmd_proxy, "serve clients from an attested enclave: egress cap, budget, filter, audit"},
+	{"ask", cmd_ask, "send one prompt through the proxy and stream the answer"},
+	{"audit", cmd_audit, "verify a hash-chained audit log (mu audit verify FILE)"},
 };
 
 static void usage(FILE *f)

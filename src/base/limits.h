@@ -52,4 +52,29 @@
 #define MU_CONFIG_MAX_DEPTH     16u         /* nesting in an enclave config file */
 #define MU_CONFIG_MAX_TOKENS    4096u       /* values and keys in an enclave config file */
 
+/* Wire protocol v1 (enclave <-> proxy <-> clients); see docs/protocol.md */
+#define MU_WIRE_MAX_FRAME       (1u << 20)  /* bytes in one frame body */
+#define MU_WIRE_MAX_DEPTH       4u          /* JSON nesting: object > messages > message */
+#define MU_WIRE_MAX_TOKENS      1024u       /* JSON values and keys in one frame */
+#define MU_WIRE_MAX_NUMBER      32u         /* characters of one number literal */
+#define MU_WIRE_MAX_ID          64u         /* bytes of a request id */
+#define MU_WIRE_MAX_MESSAGES    64u         /* chat messages in one generate */
+#define MU_WIRE_MAX_GEN_TOKENS  65536       /* largest max_tokens a generate may ask for */
+#define MU_WIRE_MAX_TOKEN_TEXT  4096u       /* bytes of text in one token frame */
+#define MU_WIRE_MAX_MODEL_NAME  64u         /* bytes of the model name in ready */
+#define MU_WIRE_MAX_ERROR_MESSAGE 256u      /* bytes of an error frame's message */
+#define MU_WIRE_READ_TIMEOUT_MS 5000u       /* time to finish a frame once its first byte came */
+#define MU_WIRE_SEED_MAX        ((1ull << 53) - 1)
+
+/* Enclave (mu-enclave) and proxy (mu proxy) */
+#define MU_ENCLAVE_CONFIG_MAX   65536u      /* bytes of an enclave config file */
+#define MU_EGRESS_MAX_RATE      0xffffffffull /* bytes/s a token bucket may be configured with */
+#define MU_EGRESS_MAX_BURST     0xffffffffull /* bytes of a token bucket's burst */
+#define MU_PROXY_MAX_CLIENTS    64u         /* client connections at once (default) */
+#define MU_PROXY_MAX_QUEUE      64u         /* generate requests waiting for the enclave */
+#define MU_FILTER_MAX_PATTERNS  64u         /* deny patterns */
+#define MU_FILTER_MAX_PATTERN   256u        /* bytes of one deny pattern */
+#define MU_FILTER_MAX_RUN       65536u      /* largest base64/hex run threshold */
+#define MU_AUDIT_MAX_LINE       4096u       /* bytes of one audit record */
+
 #endif

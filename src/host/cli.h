@@ -25,6 +25,9 @@ int cmd_kbs(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_seal(int argc, char **argv);
 int cmd_unseal(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 /* If argv[*i] is `name` (or `alt`), stores the next argument in *val, advances *i and
  * returns 1; a missing value is reported and returns -1. Otherwise returns 0. */

@@ -10,8 +10,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,12 +18,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/limits.h"
 #include "host/kbs.h"
+#include "pal/net.h"
 #include "pal/pal.h"
 #include "seal/crypto.h"
 #include "wire/frame.h"
@@ -111,110 +109,12 @@ struct server {
 	struct mu_kbs *k;
 	const struct mu_kbs_server_opts *o;
 	int lfd, sfd, audit_fd;
-	char addr[200];
-	char unix_path[sizeof ((struct sockaddr_un *)0)->sun_path];
+	char addr[PAL_NET_ADDR_MAX]; /* the bound address; empty until bound */
 	struct conn *conns;
 	uint8_t *bodies;
 	uint32_t n_open;
 	struct mu_kbs_reply reply;
 };
-
-static enum mu_err listen_unix(struct server *s, const char *path, struct mu_error *err)
-{
-	struct sockaddr_un sa;
-	struct stat st;
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	if (!*path || strlen(path) >= sizeof sa.sun_path)
-		return mu_errf(err, MU_ERR_ARG, "unix socket path must be 1..%zu bytes", sizeof sa.sun_path - 1);
-	memcpy(sa.sun_path, path, strlen(path));
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return mu_errf(err, MU_ERR_ARG, "%s exists and is not a socket", path);
-		/* a socket file nobody listens on is left over from a broker that died: replace it */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
-		if (probe >= 0)
-			close(probe);
-		if (live)
-			return mu_errf(err, MU_ERR_ARG, "%s: another process is listening there", path);
-		unlink(path);
-	}
-	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s->lfd < 0)
-		return mu_errf(err, MU_ERR_IO, "socket: %s", strerror(errno));
-	mode_t old = umask(077);
-	int rc = bind(s->lfd, (struct sockaddr *)&sa, sizeof sa);
-	umask(old);
-	if (rc != 0)
-		return mu_errf(err, MU_ERR_IO, "bind %s: %s", path, strerror(errno));
-	memcpy(s->unix_path, path, strlen(path) + 1);
-	snprintf(s->addr, sizeof s->addr, "unix:%s", path);
-	return MU_OK;
-}
-
-static enum mu_err listen_tcp(struct server *s, const char *spec, struct mu_error *err)
-{
-	char host[128];
-	const char *colon = strrchr(spec, ':');
-	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host || !colon[1])
-		return mu_errf(err, MU_ERR_ARG, "tcp address must be HOST:PORT, e.g. tcp:127.0.0.1:7000");
-	size_t hn = (size_t)(colon - spec);
-	memcpy(host, spec, hn);
-	host[hn] = '\0';
-	if (hn >= 2 && host[0] == '[' && host[hn - 1] == ']') {
-		memmove(host, host + 1, hn - 2);
-		host[hn - 2] = '\0';
-	}
-	struct addrinfo hints, *ai = NULL;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	int gai = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (gai != 0)
-		return mu_errf(err, MU_ERR_ARG, "tcp address '%s': %s (give a numeric address and port)", spec,
-			       gai_strerror(gai));
-	s->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int one = 1;
-	if (s->lfd < 0 || setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-	    bind(s->lfd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		freeaddrinfo(ai);
-		return mu_errf(err, MU_ERR_IO, "bind tcp:%s: %s", spec, strerror(errno));
-	}
-	freeaddrinfo(ai);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char h[NI_MAXHOST], p[NI_MAXSERV];
-	if (getsockname(s->lfd, (struct sockaddr *)&ss, &sl) != 0 ||
-	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-		return mu_errf(err, MU_ERR_IO, "cannot read back the bound address: %s", strerror(errno));
-	snprintf(s->addr, sizeof s->addr, ss.ss_family == AF_INET6 ? "tcp:[%s]:%s" : "tcp:%s:%s", h, p);
-	return MU_OK;
-}
-
-static void peer_name(int fd, char *out, size_t cap)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char h[NI_MAXHOST], p[NI_MAXSERV];
-	snprintf(out, cap, "unknown");
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
-		return;
-	if (ss.ss_family == AF_UNIX) {
-		struct ucred cr;
-		socklen_t cl = sizeof cr;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
-			snprintf(out, cap, "unix:pid=%ld,uid=%ld", (long)cr.pid, (long)cr.uid);
-		else
-			snprintf(out, cap, "unix");
-		return;
-	}
-	sl = sizeof ss;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-	    getnameinfo((struct sockaddr *)&ss, sl, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-		snprintf(out, cap, ss.ss_family == AF_INET6 ? "tcp:[%s]:%s" : "tcp:%s:%s", h, p);
-}
 
 /* ---- connections ---- */
 
@@ -360,8 +260,8 @@ static void on_writable(struct server *s, struct conn *c, uint64_t now)
 static void accept_some(struct server *s, uint64_t now)
 {
 	while (s->n_open < s->o->max_conns) {
-		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		int fd;
+		if (pal_accept(s->lfd, PAL_NET_NONBLOCK, &fd, NULL) != MU_OK)
 			return;
 		struct conn *c = NULL;
 		for (uint32_t i = 0; i < s->o->max_conns && !c; i++)
@@ -372,7 +272,7 @@ static void accept_some(struct server *s, uint64_t now)
 			return;
 		}
 		char peer[MU_KBS_PEER_MAX];
-		peer_name(fd, peer, sizeof peer);
+		pal_peer_name(fd, peer, sizeof peer);
 		memset(c, 0, sizeof *c);
 		c->fd = fd;
 		mu_kbs_conn_open(s->k, &c->kc, peer);
@@ -493,18 +393,12 @@ enum mu_err mu_kbs_serve(struct mu_kbs *k, const struct mu_kbs_server_opts *o, s
 			goto out;
 		}
 	}
-	if (!strncmp(o->listen, "unix:", 5))
-		rc = listen_unix(s, o->listen + 5, err);
-	else if (!strncmp(o->listen, "tcp:", 4))
-		rc = listen_tcp(s, o->listen + 4, err);
-	else
+	if (strncmp(o->listen, "unix:", 5) && strncmp(o->listen, "tcp:", 4))
 		rc = mu_errf(err, MU_ERR_ARG, "listen address '%s' must start with tcp: or unix:", o->listen);
+	else
+		rc = pal_listen(o->listen, 64, &s->lfd, s->addr, sizeof s->addr, err);
 	if (rc != MU_OK)
 		goto out;
-	if (listen(s->lfd, 64) != 0) {
-		rc = mu_errf(err, MU_ERR_IO, "listen: %s", strerror(errno));
-		goto out;
-	}
 	fprintf(stderr, "mu kbs: listening on %s\n", s->addr);
 	rc = serve_loop(s, err);
 	for (uint32_t i = 0; i < o->max_conns; i++)
@@ -514,8 +408,8 @@ enum mu_err mu_kbs_serve(struct mu_kbs *k, const struct mu_kbs_server_opts *o, s
 out:
 	if (s->lfd >= 0)
 		close(s->lfd);
-	if (s->unix_path[0])
-		unlink(s->unix_path);
+	if (s->addr[0])
+		pal_unlink_addr(s->addr);
 	if (s->sfd >= 0)
 		close(s->sfd);
 	if (s->audit_fd >= 0)

@@ -1,0 +1,85 @@
+#!/bin/sh
+# demo.sh — the whole system in process mode on one machine (what `make demo` runs):
+#   the model owner seals the default model; the key broker starts with a policy for this
+#   enclave; the enclave starts, holding only ciphertext; the proxy attests it through the
+#   broker (the key is released to the enclave only); one question goes through the proxy and
+#   the answer streams back through the egress cap, the budget ledger and the output filter.
+# Everything it starts is stopped at the end; the scratch directory is removed.
+#
+#   scripts/demo.sh [MODEL.gguf] [PROMPT]
+set -u
+BUILD=${BUILD:-build}
+SHARED=${SHARED:-../shared}
+MODEL=${1:-$SHARED/models/stories260K/stories260K.gguf}
+PROMPT=${2:-Once upon a time}
+MU=$BUILD/mu
+ENCLAVE=$BUILD/mu-enclave
+RATE=${DEMO_EGRESS:-4096}
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/mu-demo.XXXXXX")
+PIDS=
+cleanup() {
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+say() { printf '\n== %s\n' "$*"; }
+wait_for() { # wait_for FILE PATTERN: up to 60 s
+	i=0
+	while [ $i -lt 600 ]; do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "demo: timed out waiting for '$2'; the log says:" >&2
+	cat "$1" >&2
+	exit 1
+}
+
+say "1. The model owner seals $(basename "$MODEL") (AES-256-GCM, 1 MiB chunks)"
+"$MU" keygen -o "$DIR/model.key" || exit 1
+"$MU" seal --key "$DIR/model.key" "$MODEL" "$DIR/model.mus" || exit 1
+
+say "2. The enclave's config (measured: the egress cap of $RATE bytes/s is part of what is attested)"
+cat >"$DIR/enclave.json" <<EOF
+{"model": "$DIR/model.mus", "channel": "unix:$DIR/enclave.sock",
+ "egress_bytes_per_s": $RATE, "egress_burst_bytes": 4096, "max_tokens": 256}
+EOF
+cat "$DIR/enclave.json"
+M=$("$ENCLAVE" --config "$DIR/enclave.json" --measure | sed -n 's/^measurement //p')
+K=$("$ENCLAVE" --config "$DIR/enclave.json" --measure | sed -n 's/^key_id //p')
+[ -n "$M" ] || exit 1
+echo "measurement $M"
+
+say "3. The key broker: releases key $K only to measurement ${M%"${M#????????????????}"}..."
+cat >"$DIR/policy.json" <<EOF
+{"version": 1, "allow_dev_evidence": true, "nonce_ttl_ms": 30000, "max_egress_bytes_per_s": $RATE,
+ "measurements": {"$M": {"key_ids": ["$K"], "note": "demo enclave (dev evidence: no hardware signs it)"}}}
+EOF
+"$MU" kbs --policy "$DIR/policy.json" --key "$DIR/model.key" --listen "unix:$DIR/kbs.sock" \
+	--audit "$DIR/kbs-audit.log" 2>"$DIR/kbs.log" &
+PIDS="$PIDS $!"
+wait_for "$DIR/kbs.log" "listening on"
+cat "$DIR/kbs.log"
+
+say "4. The enclave starts with ciphertext only, then the proxy attests it"
+"$ENCLAVE" --config "$DIR/enclave.json" 2>"$DIR/enclave.log" &
+PIDS="$PIDS $!"
+wait_for "$DIR/enclave.log" "listening on"
+"$MU" proxy --enclave "unix:$DIR/enclave.sock" --kbs "unix:$DIR/kbs.sock" --listen "unix:$DIR/proxy.sock" \
+	--ledger "$DIR/ledger.json" --audit "$DIR/audit.log" --egress-bps "$RATE" --egress-burst 4096 \
+	2>"$DIR/proxy.log" &
+PIDS="$PIDS $!"
+wait_for "$DIR/proxy.log" "enclave attested"
+cat "$DIR/enclave.log" "$DIR/proxy.log"
+
+say "5. mu ask -p \"$PROMPT\" (streamed through the proxy)"
+"$MU" ask --proxy "unix:$DIR/proxy.sock" -p "$PROMPT" -n 200 || exit 1
+echo
+
+say "6. The proxy's audit log (sizes, timings and decisions; never text)"
+"$MU" audit verify "$DIR/audit.log"
+tail -n 2 "$DIR/audit.log"
+echo
+say "Stopping the proxy, the enclave and the broker"
