@@ -118,11 +118,20 @@ bench: deps
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD := build/fuzz
 FUZZ_BIN := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
-$(FUZZ_BUILD)/%: fuzz/%.c $(ENGINE_SRC) $(HOST_SRC) $(ENCL_SRC)
+FUZZ_CFLAGS := -std=c11 -Isrc -g -O1 -ffp-contract=off -fno-math-errno -fno-sanitize-recover=all
+# The sources are compiled once, instrumented for coverage and the sanitizers, into one archive
+# that every harness links.
+FUZZ_LIB_SRC := $(ENGINE_SRC) $(HOST_SRC) $(ENCL_SRC)
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(FUZZ_LIB_SRC))
+$(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 -Isrc -g -O1 -ffp-contract=off -fno-math-errno \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $< $(ENGINE_SRC) $(HOST_SRC) $(ENCL_SRC) $(LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+$(FUZZ_BUILD)/libfuzz_src.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_BUILD)/libfuzz_src.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libfuzz_src.a $(LIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: deps fuzz-build
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz-corpus/$$n; \
@@ -135,4 +144,4 @@ fuzz-replay: fuzz-build
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj $(BUILD)/obj-test -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-test $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

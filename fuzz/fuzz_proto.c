@@ -29,11 +29,6 @@ static size_t mem_len;
 static char *enc;
 #define ENC_CAP (MU_WIRE_MAX_FRAME + 1)
 
-static int text_eq(const struct mu_wire_text *a, const struct mu_wire_text *b)
-{
-	return a->n == b->n && (a->n == 0 || !memcmp(a->p, b->p, a->n));
-}
-
 static void text_inside(const struct mu_wire_text *t, const uint8_t *mem)
 {
 	if (t->n == 0)
@@ -42,56 +37,6 @@ static void text_inside(const struct mu_wire_text *t, const uint8_t *mem)
 	require(memchr(t->p, 0, t->n) == NULL);
 }
 
-static int msg_eq(const struct mu_msg *a, const struct mu_msg *b)
-{
-	if (a->type != b->type || a->has_id != b->has_id || strcmp(a->id, b->id))
-		return 0;
-	switch (a->type) {
-	case MU_MSG_HELLO:
-		return a->hello.version == b->hello.version && !memcmp(a->hello.nonce, b->hello.nonce, 32);
-	case MU_MSG_EVIDENCE:
-		return !strcmp(a->evidence.format, b->evidence.format) &&
-		       !memcmp(a->evidence.nonce, b->evidence.nonce, 32) &&
-		       !memcmp(a->evidence.pubkey, b->evidence.pubkey, 32) &&
-		       !memcmp(a->evidence.measurement, b->evidence.measurement, 32) &&
-		       !memcmp(a->evidence.key_id, b->evidence.key_id, 16);
-	case MU_MSG_UNLOCK:
-		return !memcmp(&a->unlock, &b->unlock, sizeof a->unlock);
-	case MU_MSG_READY:
-		return !strcmp(a->ready.model, b->ready.model) && a->ready.n_ctx == b->ready.n_ctx &&
-		       a->ready.max_tokens == b->ready.max_tokens &&
-		       a->ready.egress_bytes_per_s == b->ready.egress_bytes_per_s &&
-		       a->ready.egress_burst_bytes == b->ready.egress_burst_bytes;
-	case MU_MSG_GENERATE:
-		if (a->generate.has_prompt != b->generate.has_prompt || a->generate.max_tokens != b->generate.max_tokens ||
-		    memcmp(&a->generate.temperature, &b->generate.temperature, sizeof(double)) ||
-		    memcmp(&a->generate.top_p, &b->generate.top_p, sizeof(double)) ||
-		    a->generate.top_k != b->generate.top_k || a->generate.seed != b->generate.seed ||
-		    a->generate.stream != b->generate.stream)
-			return 0;
-		if (a->generate.has_prompt)
-			return text_eq(&a->generate.prompt, &b->generate.prompt);
-		if (a->generate.n_messages != b->generate.n_messages)
-			return 0;
-		for (uint32_t i = 0; i < a->generate.n_messages; i++)
-			if (a->generate.role[i] != b->generate.role[i] ||
-			    !text_eq(&a->generate.content[i], &b->generate.content[i]))
-				return 0;
-		return 1;
-	case MU_MSG_CANCEL:
-		return 1;
-	case MU_MSG_TOKEN:
-		return text_eq(&a->token.text, &b->token.text);
-	case MU_MSG_DONE:
-		return a->done.finish == b->done.finish && a->done.prompt_tokens == b->done.prompt_tokens &&
-		       a->done.completion_tokens == b->done.completion_tokens && a->done.elapsed_ms == b->done.elapsed_ms;
-	case MU_MSG_ERROR:
-		return a->error.code == b->error.code && !strcmp(a->error.code_name, b->error.code_name) &&
-		       !strcmp(a->error.message, b->error.message);
-	default:
-		return 0;
-	}
-}
 
 /* Re-encodes m; 0 when no encoder reproduces it (see the header), -1 when one should have. */
 static long encode(const struct mu_msg *m)
@@ -188,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	require(n >= 0);
 	if (n > 0) {
 		require(mu_msg_decode(&b, (const uint8_t *)enc, (size_t)n, mem_b, mem_len, &err) == MU_WIRE_OK);
-		require(msg_eq(&a, &b));
+		require(mu_msg_equal(&a, &b));
 	}
 	free(body);
 	return 0;

@@ -74,7 +74,8 @@ PIDS="$PIDS $!"
 wait_for "$DIR/proxy.log" "enclave attested"
 cat "$DIR/enclave.log" "$DIR/proxy.log"
 
-say "5. mu ask -p \"$PROMPT\" (streamed through the proxy)"
+say "5. mu ask -p \"$PROMPT\": streamed through the proxy at most $RATE bytes/s after a 4096-byte burst"
+printf '%s' "$PROMPT"
 "$MU" ask --proxy "unix:$DIR/proxy.sock" -p "$PROMPT" -n 200 || exit 1
 echo
 

@@ -34,63 +34,6 @@ static enum mu_wire_code dec(struct mu_msg *m, const char *body, struct mu_error
 	return decn(m, body, strlen(body), err);
 }
 
-static int text_eq(const struct mu_wire_text *a, const struct mu_wire_text *b)
-{
-	return a->n == b->n && (a->n == 0 || !memcmp(a->p, b->p, a->n));
-}
-
-/* Field-by-field equality of two decoded messages. */
-static int msg_eq(const struct mu_msg *a, const struct mu_msg *b)
-{
-	if (a->type != b->type || a->has_id != b->has_id || strcmp(a->id, b->id))
-		return 0;
-	switch (a->type) {
-	case MU_MSG_HELLO:
-		return a->hello.version == b->hello.version && !memcmp(a->hello.nonce, b->hello.nonce, 32);
-	case MU_MSG_EVIDENCE:
-		return !strcmp(a->evidence.format, b->evidence.format) &&
-		       !memcmp(a->evidence.nonce, b->evidence.nonce, 32) &&
-		       !memcmp(a->evidence.pubkey, b->evidence.pubkey, 32) &&
-		       !memcmp(a->evidence.measurement, b->evidence.measurement, 32) &&
-		       !memcmp(a->evidence.key_id, b->evidence.key_id, 16);
-	case MU_MSG_UNLOCK:
-		return !memcmp(&a->unlock, &b->unlock, sizeof a->unlock);
-	case MU_MSG_READY:
-		return !strcmp(a->ready.model, b->ready.model) && a->ready.n_ctx == b->ready.n_ctx &&
-		       a->ready.max_tokens == b->ready.max_tokens &&
-		       a->ready.egress_bytes_per_s == b->ready.egress_bytes_per_s &&
-		       a->ready.egress_burst_bytes == b->ready.egress_burst_bytes;
-	case MU_MSG_GENERATE: {
-		const __typeof__(a->generate) *x = &a->generate, *y = &b->generate;
-		if (x->has_prompt != y->has_prompt || x->max_tokens != y->max_tokens ||
-		    memcmp(&x->temperature, &y->temperature, sizeof(double)) ||
-		    memcmp(&x->top_p, &y->top_p, sizeof(double)) || x->top_k != y->top_k || x->seed != y->seed ||
-		    x->stream != y->stream)
-			return 0;
-		if (x->has_prompt)
-			return text_eq(&x->prompt, &y->prompt);
-		if (x->n_messages != y->n_messages)
-			return 0;
-		for (uint32_t i = 0; i < x->n_messages; i++)
-			if (x->role[i] != y->role[i] || !text_eq(&x->content[i], &y->content[i]))
-				return 0;
-		return 1;
-	}
-	case MU_MSG_CANCEL:
-		return 1;
-	case MU_MSG_TOKEN:
-		return text_eq(&a->token.text, &b->token.text);
-	case MU_MSG_DONE:
-		return a->done.finish == b->done.finish && a->done.prompt_tokens == b->done.prompt_tokens &&
-		       a->done.completion_tokens == b->done.completion_tokens && a->done.elapsed_ms == b->done.elapsed_ms;
-	case MU_MSG_ERROR:
-		return a->error.code == b->error.code && !strcmp(a->error.code_name, b->error.code_name) &&
-		       !strcmp(a->error.message, b->error.message);
-	default:
-		return 0;
-	}
-}
-
 static const uint8_t NONCE[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
 				  17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 0xff};
 
@@ -146,7 +89,7 @@ static void round_trip(const char *what, const char *body, size_t n, struct mu_m
 	CHECK(len > 0, "%s: no re-encoding", what);
 	CHECK(mu_msg_decode(&b, (const uint8_t *)buf, len, MEM2, MEM_LEN, &err) == MU_WIRE_OK, "%s: re-encoded: %s",
 	      what, err.msg);
-	CHECK(msg_eq(&a, &b), "%s: re-decoded message differs", what);
+	CHECK(mu_msg_equal(&a, &b), "%s: re-decoded message differs", what);
 	if (out)
 		*out = a;
 }
@@ -212,7 +155,7 @@ static void test_round_trips(void)
 	g.generate.stream = 0;
 	n = mu_msg_generate(buf, sizeof buf, &g);
 	CHECK(n > 0 && dec(&m, buf, &err) == MU_WIRE_OK, "generate: %s", err.msg);
-	CHECK(msg_eq(&m, &g), "generate (prompt) differs after a round trip: %s", buf);
+	CHECK(mu_msg_equal(&m, &g), "generate (prompt) differs after a round trip: %s", buf);
 
 	/* generate with messages, each role, defaults */
 	static const char *const contents[3] = {"You are terse.", "Hi \"there\"", ""};
@@ -230,7 +173,7 @@ static void test_round_trips(void)
 	g.generate.stream = 1;
 	n = mu_msg_generate(buf, sizeof buf, &g);
 	CHECK(n > 0 && dec(&m, buf, &err) == MU_WIRE_OK, "generate messages: %s", err.msg);
-	CHECK(msg_eq(&m, &g), "generate (messages) differs after a round trip: %s", buf);
+	CHECK(mu_msg_equal(&m, &g), "generate (messages) differs after a round trip: %s", buf);
 
 	/* numbers the decoder can produce re-encode exactly */
 	static const double temps[] = {0.0, -0.0, 1e-22, 0.1, 0.2, 0.3, 1.5, 2.0 / 3.0, 99.99999999999999, 100.0,
@@ -246,7 +189,7 @@ static void test_round_trips(void)
 			n = mu_msg_generate(buf, sizeof buf, &m);
 			struct mu_msg m2;
 			CHECK(n > 0 && mu_msg_decode(&m2, (const uint8_t *)buf, n, MEM2, MEM_LEN, &err) == MU_WIRE_OK &&
-				      msg_eq(&m, &m2),
+				      mu_msg_equal(&m, &m2),
 			      "temperature %.17g: %s", temps[i], buf);
 		}
 	/* every decimal with up to 16 digits in range reads back: the shortest form is written */
@@ -260,7 +203,7 @@ static void test_round_trips(void)
 	      "%s", err.msg);
 	n = mu_msg_generate(buf, sizeof buf, &m);
 	struct mu_msg m3;
-	CHECK(n > 0 && mu_msg_decode(&m3, (const uint8_t *)buf, n, MEM2, MEM_LEN, &err) == MU_WIRE_OK && msg_eq(&m, &m3), "top_p 1e-22: %s", buf);
+	CHECK(n > 0 && mu_msg_decode(&m3, (const uint8_t *)buf, n, MEM2, MEM_LEN, &err) == MU_WIRE_OK && mu_msg_equal(&m, &m3), "top_p 1e-22: %s", buf);
 	g = m;
 	g.generate.temperature = 0.1 + 0.2; /* 0.30000000000000004: needs 17 digits */
 	CHECK(mu_msg_generate(buf, sizeof buf, &g) == 0, "a double no decimal of <= 16 digits reads back to");

@@ -23,6 +23,7 @@
 
 #include "base/limits.h"
 #include "host/kbs.h"
+#include "host/serve.h"
 #include "pal/net.h"
 #include "pal/pal.h"
 #include "seal/crypto.h"
@@ -353,7 +354,7 @@ enum mu_err mu_kbs_serve(struct mu_kbs *k, const struct mu_kbs_server_opts *o, s
 {
 	struct server *s = calloc(1, sizeof *s);
 	enum mu_err rc = MU_OK;
-	sigset_t mask, old;
+	sigset_t old;
 	if (!s)
 		return mu_errf(err, MU_ERR_NOMEM, "out of memory");
 	s->k = k;
@@ -364,20 +365,8 @@ enum mu_err mu_kbs_serve(struct mu_kbs *k, const struct mu_kbs_server_opts *o, s
 		return mu_errf(err, MU_ERR_ARG, "max_conns and read_timeout_ms must be > 0");
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	/* a shell starts background jobs with SIGINT ignored, and an ignored signal never reaches
-	 * the signalfd; while blocked, the default action cannot run either */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (s->sfd < 0) {
-		rc = mu_errf(err, MU_ERR_IO, "signalfd: %s", strerror(errno));
+	if ((rc = host_stop_signalfd(&s->sfd, &old, err)) != MU_OK)
 		goto out;
-	}
 	s->conns = calloc(o->max_conns, sizeof *s->conns);
 	s->bodies = pal_alloc((size_t)o->max_conns * MU_KBS_MAX_FRAME, 64);
 	if (!s->conns || !s->bodies) {

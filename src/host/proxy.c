@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "host/proxy.h"
+#include "host/serve.h"
 #include "pal/net.h"
 #include "pal/pal.h"
 
@@ -368,27 +369,15 @@ enum mu_err mu_proxy_run(const struct mu_proxy_opts *o, struct mu_error *err)
 {
 	struct proxy *p = calloc(1, sizeof *p);
 	enum mu_err rc;
-	sigset_t mask, old;
+	sigset_t old;
 	if (!p)
 		return mu_errf(err, MU_ERR_NOMEM, "out of memory");
 	p->o = o;
 	p->lfd = p->sfd = -1;
 	p->link.efd = p->link.kfd = -1;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	/* a shell starts background jobs with SIGINT ignored, and an ignored signal never reaches
-	 * the signalfd; while blocked, the default action cannot run either */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	p->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (p->sfd < 0) {
-		rc = mu_errf(err, MU_ERR_IO, "signalfd: %s", strerror(errno));
+	if ((rc = host_stop_signalfd(&p->sfd, &old, err)) != MU_OK)
 		goto out;
-	}
 	if ((rc = setup(p, err)) != MU_OK)
 		goto out;
 	if (audit_start(p) != 0) {

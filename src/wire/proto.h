@@ -175,6 +175,9 @@ size_t mu_msg_done(char *buf, size_t cap, const char *id, enum mu_finish finish,
 /* id may be NULL (no "id" member). message must be printable text without secrets. */
 size_t mu_msg_error(char *buf, size_t cap, const char *id, enum mu_wire_code code, const char *message);
 
+/* 1 when a and b are the same message field by field (strings by content, numbers by bits). */
+int mu_msg_equal(const struct mu_msg *a, const struct mu_msg *b);
+
 /* 1 when s[0..n) is a valid request id. */
 int mu_wire_id_ok(const char *s, size_t n);
 
