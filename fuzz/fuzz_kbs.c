@@ -8,9 +8,13 @@
  *   2  a broker message, parsed by the enclave side (mu_kbs_msg_parse)
  *   3  a policy document (second byte even) or an enclave config (odd)
  * In bodies the text "@NONCE@" becomes the hex of the connection's current challenge, so the
- * seeds can carry valid evidence. The broker's policy lists exactly one measurement: the one
- * of binary_sha256 = 32 x 0x11, config {"egress_bytes_per_s":1024}, sealed_header_sha256 =
- * 32 x 0x22, with the key 32 x 0x33; the enclave's key pair has private key 32 x 0x44.
+ * seeds can carry valid evidence. The broker's policy (dev evidence allowed, egress at most
+ * 4096 bytes/s, the default burst maximum) lists three measurements, all of binary_sha256 =
+ * 32 x 0x11 and sealed_header_sha256 = 32 x 0x22, with the configs
+ *   {"egress_bytes_per_s":1024}                                  (released)
+ *   {"egress_bytes_per_s":1024,"egress_burst_bytes":65537}       (burst above the maximum)
+ *   {"egress_bytes_per_s":1024,"test_no_egress_limit":true}      (a test-build config)
+ * each with the key 32 x 0x33; the enclave's key pair has private key 32 x 0x44.
  *
  * Checked on every reply (a broken invariant traps): it is a message the enclave's strict
  * parser accepts; a refusal closes the connection, has exactly type, code and message, and an
@@ -43,7 +47,7 @@ struct world {
 	size_t mem_len;
 	struct mu_kbs *k;
 	struct mu_policy policy;
-	uint8_t key[32], key_id[16], priv[32], pub[32], measurement[32];
+	uint8_t key[32], key_id[16], priv[32], pub[32], measurement[3][32];
 	uint8_t *body; /* substituted body */
 	uint8_t *frame;
 	struct mu_kbs_reply reply;
@@ -54,11 +58,15 @@ static struct world *W;
 
 static void world_setup(void)
 {
-	static const char cfg[] = "{\"egress_bytes_per_s\":1024}";
+	static const char *const cfg[3] = {
+		"{\"egress_bytes_per_s\":1024}",
+		"{\"egress_bytes_per_s\":1024,\"egress_burst_bytes\":65537}",
+		"{\"egress_bytes_per_s\":1024,\"test_no_egress_limit\":true}",
+	};
 	static const uint8_t base[32] = {9};
 	struct mu_error err;
 	uint8_t bin[32], hdr[32];
-	char doc[512], m_hex[65], k_hex[33];
+	char doc[1024], m_hex[3][65], k_hex[33];
 	W = calloc(1, sizeof *W);
 	require(W != NULL);
 	memset(W->key, 0x33, 32);
@@ -66,14 +74,18 @@ static void world_setup(void)
 	require(mu_x25519(W->pub, W->priv, base, &err) == MU_OK);
 	memset(bin, 0x11, 32);
 	memset(hdr, 0x22, 32);
-	mu_measure(bin, (const uint8_t *)cfg, sizeof cfg - 1, hdr, W->measurement);
+	for (int i = 0; i < 3; i++) {
+		mu_measure(bin, (const uint8_t *)cfg[i], strlen(cfg[i]), hdr, W->measurement[i]);
+		mu_hex(W->measurement[i], 32, m_hex[i]);
+	}
 	mu_sealed_key_id(W->key, W->key_id);
-	mu_hex(W->measurement, 32, m_hex);
 	mu_hex(W->key_id, 16, k_hex);
 	int n = snprintf(doc, sizeof doc,
 			 "{\"version\":1,\"allow_dev_evidence\":true,\"nonce_ttl_ms\":30000,\"max_egress_bytes_per_s\":4096,"
-			 "\"measurements\":{\"%s\":{\"key_ids\":[\"%s\"]}}}",
-			 m_hex, k_hex);
+			 "\"measurements\":{\"%s\":{\"key_ids\":[\"%s\"]},\"%s\":{\"key_ids\":[\"%s\"]},"
+			 "\"%s\":{\"key_ids\":[\"%s\"]}}}",
+			 m_hex[0], k_hex, m_hex[1], k_hex, m_hex[2], k_hex);
+	require(n > 0 && (size_t)n < sizeof doc);
 	require(mu_policy_parse(&W->policy, (const uint8_t *)doc, (size_t)n, &err) == MU_OK);
 	require(mu_kbs_mem_size(&W->mem_len, &err) == MU_OK);
 	W->mem = malloc(W->mem_len);
@@ -134,10 +146,13 @@ static void check_reply(const struct mu_kbs_conn *c, const uint8_t *pubkey_sent,
 		return;
 	}
 	require(m->type == MU_KBS_MSG_KEY && r->d.code == MU_KBS_OK && r->d.have_nonce);
-	require(!memcmp(m->key_id, W->key_id, 16) && !memcmp(r->d.measurement, W->measurement, 32));
+	/* released only to the listed configs the policy accepts: never the one whose burst is
+	 * above the maximum */
+	require(!memcmp(m->key_id, W->key_id, 16) && (!memcmp(r->d.measurement, W->measurement[0], 32) ||
+						       !memcmp(r->d.measurement, W->measurement[2], 32)));
 	if (pubkey_sent && !memcmp(pubkey_sent, W->pub, 32)) {
 		uint8_t got[32];
-		require(mu_kbs_unwrap(W->priv, W->pub, r->d.nonce, W->measurement, W->key_id, m->wrapped.eph_pub,
+		require(mu_kbs_unwrap(W->priv, W->pub, r->d.nonce, r->d.measurement, W->key_id, m->wrapped.eph_pub,
 				      m->wrapped.ciphertext, m->wrapped.tag, got, &err) == MU_OK);
 		require(!memcmp(got, W->key, 32));
 	}
@@ -217,13 +232,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(copy, p + 1, n - 1);
 		if (p[0] & 1) {
 			size_t mem_len;
-			int64_t egress;
+			struct mu_egress_claim eg;
 			require(mu_config_mem_size(&mem_len, &err) == MU_OK);
 			void *mem = malloc(mem_len);
 			require(mem != NULL);
 			if (n - 1 <= MU_KBS_MAX_FRAME) {
-				enum mu_kbs_code code = mu_config_egress(copy, n - 1, mem, mem_len, &egress, &err);
-				require(code == MU_KBS_OK ? egress > 0 : (code == MU_KBS_BAD_MESSAGE || code == MU_KBS_EGRESS_CAP_MISSING));
+				enum mu_kbs_code code = mu_config_egress(copy, n - 1, mem, mem_len, &eg, &err);
+				if (code == MU_KBS_OK) {
+					require(eg.rate > 0 && eg.burst > 0 && (eg.burst_given || eg.burst == MU_EGRESS_DEFAULT_BURST));
+					/* the policy decision on it: a release means every limit holds */
+					code = mu_policy_check_egress(&W->policy, &eg, &err);
+					require(code == MU_KBS_OK || code == MU_KBS_EGRESS_CAP_TOO_HIGH ||
+						code == MU_KBS_TEST_CONFIG_NOT_ALLOWED);
+					if (code == MU_KBS_OK)
+						require(eg.rate <= W->policy.max_egress_bytes_per_s &&
+							eg.burst <= W->policy.max_egress_burst_bytes &&
+							(!eg.test_no_limit || W->policy.allow_dev_evidence));
+				} else {
+					require(code == MU_KBS_BAD_MESSAGE || code == MU_KBS_EGRESS_CAP_MISSING);
+					require(eg.rate == 0 && eg.burst == 0);
+				}
 			}
 			free(mem);
 		} else {
@@ -231,7 +259,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			require(pol != NULL);
 			if (mu_policy_parse(pol, copy, n - 1, &err) == MU_OK) {
 				require(pol->n <= MU_POLICY_MAX_MEASUREMENTS && pol->nonce_ttl_ms >= 1 &&
-					pol->nonce_ttl_ms <= MU_KBS_MAX_NONCE_TTL_MS && pol->max_egress_bytes_per_s >= 1);
+					pol->nonce_ttl_ms <= MU_KBS_MAX_NONCE_TTL_MS && pol->max_egress_bytes_per_s >= 1 &&
+					pol->max_egress_burst_bytes >= 1);
 				for (uint32_t i = 0; i < pol->n; i++) {
 					require(pol->m[i].n_key_ids >= 1 && pol->m[i].n_key_ids <= MU_POLICY_MAX_KEY_IDS);
 					require(mu_policy_find(pol, pol->m[i].measurement) == &pol->m[i]);

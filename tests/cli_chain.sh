@@ -7,6 +7,10 @@
 #      invalid UTF-8 are blocked before any of their bytes reach the client; normal text passes.
 #   3. The proxy's client socket answers the bad-input table with the documented codes.
 #   4. The audit logs verify and hold no prompt or completion text.
+#   5. The enclave's done is checked: more completion tokens than the request's max_tokens is
+#      answered with internal (and audited as implausible_done), never passed on.
+#   6. stream:false never sends before the end: a response the max_size rule blocks at the
+#      default 1 MiB (the test enclave's "@flood", its own limiter off) sends no token at all.
 # asan-ok
 set -u
 . tests/lib.sh
@@ -16,11 +20,13 @@ MODEL=$SHARED/models/stories260K/stories260K.gguf
 chain_seal "$MODEL" || bad "seal: $(cat "$TMP/seal.out")"
 chain_enclave_config real '"egress_bytes_per_s": 4096, "egress_burst_bytes": 4096, "max_tokens": 256'
 chain_enclave_config test '"egress_bytes_per_s": 4096, "egress_burst_bytes": 4096, "max_tokens": 256'
+chain_enclave_config big '"egress_bytes_per_s": 4096, "egress_burst_bytes": 4096, "max_tokens": 30000, "test_no_egress_limit": true'
 M_REAL=$(chain_measure "$ENCLAVE" real)
 M_TEST=$(chain_measure "$ENCLAVE_TEST" test)
+M_BIG=$(chain_measure "$ENCLAVE_TEST" big)
 [ ${#M_REAL} -eq 64 ] && [ ${#M_TEST} -eq 64 ] && [ "$M_REAL" != "$M_TEST" ] && ok ||
 	bad "measurements: '$M_REAL' '$M_TEST'"
-chain_kbs "$M_REAL" "$M_TEST" || bad "key broker did not start"
+chain_kbs "$M_REAL" "$M_TEST" "$M_BIG" || bad "key broker did not start"
 chain_start_enclave "$ENCLAVE" real || bad "enclave did not start"
 chain_start_proxy real || bad "proxy did not attest the enclave"
 PX=unix:$TMP/real-proxy.sock
@@ -105,9 +111,32 @@ else
 	bad "the blocks are not in the audit log"
 fi
 
+# 5. An implausible done: three token frames, done says 3 completion tokens, max_tokens was 1.
+"$WIRE" --connect "$PT" --send "{\"type\":\"generate\",\"id\":\"m1\",\"prompt\":\"@emit:$(hexs 'one '),$(hexs 'two '),$(hexs 'three')\",\"max_tokens\":1}" \
+	--text-until-done >"$TMP/f.out" 2>"$TMP/f.err"
+if grep -q '"code":"internal"' "$TMP/f.err" && grep -q '"event":"implausible_done".*"id":"m1".*"field":"completion_tokens"' "$TMP/test.audit" &&
+	grep '"event":"response"' "$TMP/test.audit" | grep '"id":"m1"' | grep -q '"error":"internal"'; then ok; else
+	bad "completion_tokens above max_tokens: $(cat "$TMP/f.err"; grep m1 "$TMP/test.audit")"
+fi
+# a plausible done passes, with the proxy's own elapsed_ms
+emit m2 "fine"
+if grep -q '"type":"done".*"completion_tokens":1' "$TMP/f.err"; then ok; else bad "a plausible done: $(cat "$TMP/f.err")"; fi
+
 # 4. Audit logs verify and hold no text.
 chain_stop "$PROXY_PID"
-for n in real test; do
+
+# 6. stream:false and the hold: 26000 x 41 bytes of flood text is over the 1 MiB max_size.
+chain_start_enclave "$ENCLAVE_TEST" big || bad "test enclave (no egress limit) did not start"
+chain_start_proxy big --egress-bps 1000000 --egress-burst 1000000 || bad "proxy big"
+"$WIRE" --connect "unix:$TMP/big-proxy.sock" --timeout-ms 60000 \
+	--send '{"type":"generate","id":"h1","prompt":"@flood","max_tokens":26000,"stream":false}' --recv 1 >"$TMP/h.out" 2>&1
+if grep -q '"type":"error","id":"h1","code":"filtered"' "$TMP/h.out" && grep -q '"rule":"max_size"' "$TMP/big.audit" &&
+	grep '"event":"blocked"' "$TMP/big.audit" | grep -q '"released_bytes":0'; then ok; else
+	bad "stream:false sent before its end: $(head -c 300 "$TMP/h.out")"
+fi
+chain_stop "$PROXY_PID"
+
+for n in real test big; do
 	"$MU" audit verify "$TMP/$n.audit" >"$TMP/v.out" 2>&1 && ok || bad "audit verify $n: $(cat "$TMP/v.out")"
 	if grep -q -i -e "Lily" -e "Once" -e "secret" "$TMP/$n.audit"; then bad "text in the $n audit log"; else ok; fi
 done

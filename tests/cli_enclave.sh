@@ -10,14 +10,16 @@
 #      another measurement, under another key id, or another model's key are unlock_failed
 #      (the first ones before the model was ever loaded, the last one after); the right one is
 #      ready;
-#   4. the text: greedy for three prompts, two chats (one with a system message), two seeded
-#      sampled requests and a generation that stops at BOS equal `mu run` byte for byte; later
-#      connections re-attest without reloading;
+#   4. the text: greedy for three prompts, a prompt of several prefill chunks, two chats (one
+#      with a system message), two seeded sampled requests and a generation that stops at BOS
+#      equal `mu run` byte for byte; later connections re-attest without reloading;
 #   5. the sandbox: Seccomp 2, NoNewPrivs 1, core limit 0, not dumpable;
 #   6. the bad-input table of docs/protocol.md on a ready connection, each with its code, the
 #      connection still usable afterwards; re-hello on a ready connection;
 #   7. the test build: @emit sends raw bytes, @slow with busy, a foreign cancel ignored and its
-#      own cancel obeyed, a peer vanishing mid-request, and @flood held to the egress cap;
+#      own cancel obeyed, a cancel during prompt evaluation (@prefill pauses between prompt
+#      chunks; the text is mu run's when not cancelled), a peer vanishing mid-request, and
+#      @flood held to the egress cap;
 #   8. protocol v0 with tests/v0_client.py: the same greedy text as mu run; a wrong
 #      pre-shared key is refused;
 #   9. no prompt, generated text, key or sanitizer report in the enclaves' stderr.
@@ -287,6 +289,10 @@ same "greedy story" '"prompt":"Once upon a time","max_tokens":200' "Once upon a 
 same "greedy, Lily" '"prompt":"Lily","max_tokens":120' "Lily" -n 120 --temp 0
 same "greedy, the dog" '"prompt":"The dog","max_tokens":80,"temperature":0' "The dog" -n 80 --temp 0
 has "done: finish_reason and usage" "$TMP/same.err" '"type":"done","id":"s","finish_reason":"length","usage":{"prompt_tokens":[0-9]*,"completion_tokens":80}'
+# about 40 prompt tokens: evaluated in three chunks (MU_ENCLAVE_PREFILL_CHUNK = 16), mu run in one call
+PLONG="Once upon a time there was a little cat. She liked to play in the park with her friends. One day she saw a big red ball."
+same "greedy, a prompt of several chunks" "\"prompt\":\"$PLONG\",\"max_tokens\":60" "$PLONG" -n 60 --temp 0
+has "several chunks: the prompt is longer than two chunks" "$TMP/same.err" '"prompt_tokens":\(3[3-9]\|[4-9][0-9]\|[1-9][0-9][0-9]\),'
 same "chat" '"messages":[{"role":"user","content":"hello"}],"max_tokens":60' "hello" --chat -n 60 --temp 0
 same "chat with a system message" \
 	'"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Tell me a story"}],"max_tokens":50' \
@@ -400,6 +406,30 @@ tail -n 1 "$TMP/slow.out" | grep -q '"type":"done","id":"s1","finish_reason":"ca
 	bad "@slow: not cancelled: $(tail -n 1 "$TMP/slow.out")"
 n=$(grep -c '"text":"tick "' "$TMP/slow.out")
 [ "$n" -ge 5 ] && [ "$n" -lt 40 ] && ok || bad "@slow: $n ticks before the cancel"
+# a cancel while the prompt is evaluated: @prefill:MS:TEXT runs the model on TEXT, pausing MS ms
+# between prompt chunks (answering frames meanwhile). Four times PLONG is ~150 tokens, ten
+# chunks, so prompt evaluation takes ~3 s; the generate sent at 0.5 s is busy and the cancel
+# ends the request with no token at all.
+P4="$PLONG $PLONG $PLONG $PLONG"
+wire prefill --attest-kbs "$KBS" --send "{\"type\":\"generate\",\"id\":\"p1\",\"prompt\":\"@prefill:300:$P4\",\"max_tokens\":50}" \
+	--sleep 500 --send '{"type":"generate","id":"p2","prompt":"Once","max_tokens":5}' --recv 1 \
+	--send '{"type":"cancel","id":"p1"}' --recv-until done
+sed -n 1p "$TMP/prefill.out" | grep -q '"type":"error","id":"p2","code":"busy"' && ok ||
+	bad "prefill: a second generate is not busy: $(head -c 300 "$TMP/prefill.out") $(cat "$TMP/prefill.err")"
+grep -q '"type":"token"' "$TMP/prefill.out" && bad "prefill: tokens before the cancel: $(head -c 300 "$TMP/prefill.out")" || ok
+tail -n 1 "$TMP/prefill.out" | grep -q '"type":"done","id":"p1","finish_reason":"cancelled","usage":{"prompt_tokens":[1-9][0-9]*,"completion_tokens":0}' &&
+	ok || bad "prefill: not cancelled during prompt evaluation: $(tail -n 1 "$TMP/prefill.out")"
+ms=$(tail -n 1 "$TMP/prefill.out" | sed -n 's/.*"elapsed_ms":\([0-9]*\).*/\1/p')
+[ -n "$ms" ] && [ "$ms" -lt 2000 ] && ok || bad "prefill: the cancel took effect after ${ms:-?} ms (prompt evaluation takes ~3000)"
+# not cancelled, the pauses change nothing: the text is mu run's
+wire prefill_text --attest-kbs "$KBS" --send "{\"type\":\"generate\",\"id\":\"p3\",\"prompt\":\"@prefill:20:$P4\",\"max_tokens\":40}" \
+	--text-until-done
+printf '\n' >>"$TMP/prefill_text.out"
+"$MU" run -m "$MODEL" --no-prompt -p "$P4" -n 40 --temp 0 >"$TMP/run.out" 2>/dev/null
+grep -q '^{"type":"done","id":"p3","finish_reason":"length"' "$TMP/prefill_text.err" && cmp -s "$TMP/prefill_text.out" "$TMP/run.out" &&
+	ok || bad "prefill: the text differs from mu run: $(head -c 200 "$TMP/prefill_text.out") / $(head -c 200 "$TMP/run.out") $(cat "$TMP/prefill_text.err")"
+wire prefill_bad --attest-kbs "$KBS" --send '{"type":"generate","id":"p4","prompt":"@prefill:x:Once","max_tokens":5}' --recv 1
+code_is "@prefill with a bad pause" prefill_bad bad_request
 # a peer that vanishes mid-request: the enclave carries on with the next connection
 wire vanish --attest-kbs "$KBS" --send '{"type":"generate","id":"v","prompt":"@slow:100:20","max_tokens":100}' --sleep 100
 wire after --attest-kbs "$KBS" --send '{"type":"generate","id":"a","prompt":"@slow:2:10","max_tokens":100}' --recv-until done

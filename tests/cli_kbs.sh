@@ -2,7 +2,9 @@
 # Command-level tests of mu kbs, the key broker: a broker on a Unix socket with a policy and
 # keys; tool_kbs_client playing the enclave (the honest exchange unwraps the very key that
 # sealed the model) and misbehaving (replayed, expired and foreign nonces, low-order keys,
-# lying claims, other models, other configs, bad frames); a stalled client does not block
+# lying claims, other models, other configs, bad frames); the config's egress burst against the
+# policy's max_egress_burst_bytes, and a test-build config (test_no_egress_limit) released only
+# under a policy that allows dev evidence; a stalled client does not block
 # others; the audit log holds one well-formed line per decision and no key; a second broker
 # on TCP (port 0) that refuses dev evidence; no release when the audit log cannot be written;
 # refusal to start without a valid policy; clean exit on SIGTERM and SIGINT.
@@ -65,11 +67,17 @@ stop_broker() {
 printf '{"egress_bytes_per_s": 1024, "egress_burst_bytes": 4096, "model": "m1.mus"}\n' >"$TMP/ok.json"
 printf '{"egress_bytes_per_s": 8192}\n' >"$TMP/hi.json"
 printf '{"model": "m1.mus"}\n' >"$TMP/none.json"
+printf '{"egress_bytes_per_s": 1024, "egress_burst_bytes": 65536, "model": "m1.mus"}\n' >"$TMP/burst_max.json"
+printf '{"egress_bytes_per_s": 100, "egress_burst_bytes": 4294967295, "model": "m1.mus"}\n' >"$TMP/burst_hi.json"
+printf '{"egress_bytes_per_s": 1024, "egress_burst_bytes": 2000, "test_no_egress_limit": true}\n' >"$TMP/testkey.json"
 BIN=$CLIENT # any file stands for the enclave binary
 field() { sed -n "s/^$1 //p"; }
 M1=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/ok.json" --sealed "$TMP/m1.mus" | field measurement)
 K1=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/ok.json" --sealed "$TMP/m1.mus" | field key_id)
 MHI=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/hi.json" --sealed "$TMP/m1.mus" | field measurement)
+MBMAX=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/burst_max.json" --sealed "$TMP/m1.mus" | field measurement)
+MBHI=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/burst_hi.json" --sealed "$TMP/m1.mus" | field measurement)
+MTEST=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/testkey.json" --sealed "$TMP/m1.mus" | field measurement)
 M3=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/ok.json" --sealed "$TMP/m3.mus" | field measurement)
 K3=$("$CLIENT" --measure --binary "$BIN" --config "$TMP/ok.json" --sealed "$TMP/m3.mus" | field key_id)
 K2=$($PY -c "import hmac,hashlib,sys; print(hmac.new(open(sys.argv[1],'rb').read(), b'mu-seal key id v1', hashlib.sha256).hexdigest()[:32])" "$TMP/k2.key")
@@ -79,9 +87,13 @@ K1SHA=$(sha256sum <"$TMP/k1.key" | cut -c1-64)
 K1HEX=$(od -An -tx1 -v "$TMP/k1.key" | tr -d ' \n')
 cat >"$TMP/policy.json" <<EOF
 {"version": 1, "allow_dev_evidence": true, "nonce_ttl_ms": 1000, "max_egress_bytes_per_s": 4096,
+ "max_egress_burst_bytes": 65536,
  "measurements": {
    "$M1": {"key_ids": ["$K1"], "note": "the test enclave"},
    "$MHI": {"key_ids": ["$K1"], "note": "same enclave, egress too high"},
+   "$MBMAX": {"key_ids": ["$K1"], "note": "same enclave, burst at the maximum"},
+   "$MBHI": {"key_ids": ["$K1"], "note": "same enclave, burst far above the maximum"},
+   "$MTEST": {"key_ids": ["$K1"], "note": "a test-build config without an enclave-side limit"},
    "$M3": {"key_ids": ["$K3"], "note": "a model whose key this broker does not hold"}}}
 EOF
 
@@ -128,6 +140,12 @@ refused other_model model_not_allowed --key-id "$K2"
 refused unknown_model unknown_model --sealed "$TMP/m3.mus"
 refused egress_hi egress_cap_too_high --config "$TMP/hi.json"
 refused egress_none egress_cap_missing --config "$TMP/none.json"
+run burst_max --config "$TMP/burst_max.json"
+has "burst at the policy's maximum: released" "$TMP/burst_max.out" "^key_sha256 $K1SHA\$"
+refused burst_hi egress_cap_too_high --config "$TMP/burst_hi.json"
+has "burst above the maximum: the refusal names it" "$TMP/burst_hi.out" "egress_burst_bytes 4294967295 is above the policy's max_egress_burst_bytes 65536"
+run testkey --config "$TMP/testkey.json"
+has "test-build config under a dev-evidence policy: released" "$TMP/testkey.out" "^key_sha256 $K1SHA\$"
 refused other_binary measurement_not_allowed --binary "$MU"
 refused format unknown_format --format tpm2
 refused version unsupported_version --version 2
@@ -194,10 +212,10 @@ for c in nonce_reused nonce_expired nonce_foreign bad_pubkey measurement_mismatc
 	has "audit line for $c" "$TMP/audit.log" "\"decision\":\"refuse\",\"code\":\"$c\""
 done
 n_release=$(grep -c '"decision":"release"' "$TMP/audit.log")
-# honest, reuse's first exchange, during_stall, 8 concurrent
-if [ "$n_release" -eq 11 ]; then ok; else bad "$n_release release lines, want 11"; fi
+# honest, reuse's first exchange, burst_max, testkey, during_stall, 8 concurrent
+if [ "$n_release" -eq 13 ]; then ok; else bad "$n_release release lines, want 13"; fi
 n_lines=$(wc -l <"$TMP/audit.log")
-if [ "$n_lines" -eq $((n_release + 18)) ]; then ok; else bad "$n_lines audit lines, want $((n_release + 18))"; fi
+if [ "$n_lines" -eq $((n_release + 19)) ]; then ok; else bad "$n_lines audit lines, want $((n_release + 19))"; fi
 hasnt "no key in the audit log" "$TMP/audit.log" "$K1HEX"
 hasnt "no key on stderr" "$TMP/dev.err" "$K1HEX"
 has "stderr marks dev releases insecure" "$TMP/dev.err" "release key_id $K1 .*INSECURE"
@@ -208,6 +226,7 @@ start_broker tcp --policy "$TMP/strict.json" --key "$TMP/k1.key" --listen tcp:12
 case $ADDR in tcp:127.0.0.1:[1-9]*) ok ;; *) bad "tcp address '$ADDR'" ;; esac
 refused strict format_not_allowed
 has "strict: the refusal says insecure" "$TMP/strict.out" "INSECURE"
+refused strict_testkey format_not_allowed --config "$TMP/testkey.json"
 stop_broker INT
 has "SIGINT noticed" "$TMP/tcp.err" "SIGINT, stopping"
 
@@ -241,6 +260,10 @@ printf '{"version": 1, "allow_dev_evidence": true' >"$TMP/trunc.json"
 nostart "truncated policy" 1 "refusing to start" --policy "$TMP/trunc.json" --key "$TMP/k1.key" $L
 sed 's/"version": 1,/"version": 1, "colour": "red",/' "$TMP/policy.json" >"$TMP/unknown.json"
 nostart "policy with an unknown key" 1 "unknown field \"colour\"" --policy "$TMP/unknown.json" --key "$TMP/k1.key" $L
+sed 's/"max_egress_burst_bytes": 65536/"max_egress_burst_bytes": 0/' "$TMP/policy.json" >"$TMP/burst0.json"
+nostart "policy with max_egress_burst_bytes 0" 1 "max_egress_burst_bytes" --policy "$TMP/burst0.json" --key "$TMP/k1.key" $L
+sed 's/"max_egress_burst_bytes": 65536/"max_egress_burst_bytes": "65536"/' "$TMP/policy.json" >"$TMP/burst_s.json"
+nostart "policy with max_egress_burst_bytes a string" 1 "max_egress_burst_bytes" --policy "$TMP/burst_s.json" --key "$TMP/k1.key" $L
 printf '' >"$TMP/empty.json"
 nostart "empty policy" 1 "refusing to start" --policy "$TMP/empty.json" --key "$TMP/k1.key" $L
 head -c 31 "$TMP/k1.key" >"$TMP/short.key"

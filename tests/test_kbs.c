@@ -7,6 +7,10 @@
  *   that code, and nothing key-derived in the reply (no eph_pub, ciphertext or tag; strict
  *   parse of the reply allows only type, code and message).
  * - The success path: the unwrapped key equals the model key, the audit line says release.
+ * - The egress table: the config's rate, burst (given, at the policy's maximum, one above it,
+ *   absent = the enclave's default) and the test-build key test_no_egress_limit, under policies
+ *   with and without allow_dev_evidence, decided by mu_policy_check_egress and end to end
+ *   through the core.
  * - Malformed frames and messages; the frame reader; the nonce table's bounds and eviction;
  *   the policy parser; the enclave-side message parser; the JSON writer.
  */
@@ -641,12 +645,197 @@ static void test_bad_messages(void)
 	/* config claims the strict parser refuses, and egress values that are not caps */
 	static const char *const bad_cfg[] = {"[]", "{\"egress_bytes_per_s\":0}", "{\"egress_bytes_per_s\":-5}",
 					      "{\"egress_bytes_per_s\":1.5}", "{\"egress_bytes_per_s\":\"9\"}",
-					      "{\"egress_bytes_per_s\":1,\"egress_bytes_per_s\":1}", "{", "{} x"};
+					      "{\"egress_bytes_per_s\":1,\"egress_bytes_per_s\":1}", "{", "{} x",
+					      "{\"egress_bytes_per_s\":1,\"egress_burst_bytes\":0}",
+					      "{\"egress_bytes_per_s\":1,\"egress_burst_bytes\":-1}",
+					      "{\"egress_bytes_per_s\":1,\"egress_burst_bytes\":1.5}",
+					      "{\"egress_bytes_per_s\":1,\"egress_burst_bytes\":\"4096\"}",
+					      "{\"egress_bytes_per_s\":1,\"egress_burst_bytes\":null}",
+					      "{\"egress_bytes_per_s\":1,\"egress_burst_bytes\":99999999999999999999}",
+					      "{\"egress_bytes_per_s\":1,\"egress_burst_bytes\":1,\"egress_burst_bytes\":1}"};
 	for (size_t i = 0; i < sizeof bad_cfg / sizeof bad_cfg[0]; i++) {
 		say_hello(&w, &s, 40);
 		send_evidence(&w, &s, &(struct ev){.config = bad_cfg[i]}, 40);
 		expect_refusal(&s.c, MU_KBS_BAD_MESSAGE, bad_cfg[i]);
 	}
+	world_free(&w);
+}
+
+/* ---- the config's egress against the policy ---- */
+
+#define CFG_RATE "{\"egress_bytes_per_s\":1024"
+
+struct egress_case {
+	const char *config;
+	int allow_dev;            /* the policy's allow_dev_evidence */
+	int64_t max_burst;        /* the policy's max_egress_burst_bytes; 0: absent (the default) */
+	enum mu_kbs_code want;
+	const char *message;      /* a refusal's message contains this */
+};
+
+static const struct egress_case egress_cases[] = {
+	/* the burst: at the default maximum, one above, absent (the enclave's default 4096) */
+	{CFG_RATE ",\"egress_burst_bytes\":65536}", 1, 0, MU_KBS_OK, NULL},
+	{CFG_RATE ",\"egress_burst_bytes\":65537}", 1, 0, MU_KBS_EGRESS_CAP_TOO_HIGH,
+	 "egress_burst_bytes 65537 is above the policy's max_egress_burst_bytes 65536"},
+	{CFG_RATE "}", 1, 0, MU_KBS_OK, NULL},
+	{CFG_RATE ",\"egress_burst_bytes\":1}", 1, 0, MU_KBS_OK, NULL},
+	/* the review's reproduction: a small rate, the largest burst the enclave accepts */
+	{"{\"egress_bytes_per_s\":100,\"egress_burst_bytes\":4294967295}", 1, 0, MU_KBS_EGRESS_CAP_TOO_HIGH,
+	 "egress_burst_bytes 4294967295"},
+	/* a policy's own maximum */
+	{CFG_RATE ",\"egress_burst_bytes\":4096}", 1, 4096, MU_KBS_OK, NULL},
+	{CFG_RATE ",\"egress_burst_bytes\":4097}", 1, 4096, MU_KBS_EGRESS_CAP_TOO_HIGH,
+	 "egress_burst_bytes 4097 is above the policy's max_egress_burst_bytes 4096"},
+	{CFG_RATE "}", 1, 4096, MU_KBS_OK, NULL},
+	{CFG_RATE "}", 1, 4095, MU_KBS_EGRESS_CAP_TOO_HIGH, "the enclave's default burst 4096"},
+	{CFG_RATE ",\"egress_burst_bytes\":100000}", 1, 100000, MU_KBS_OK, NULL},
+	/* the rate is still checked first */
+	{"{\"egress_bytes_per_s\":4097,\"egress_burst_bytes\":70000}", 1, 0, MU_KBS_EGRESS_CAP_TOO_HIGH,
+	 "egress_bytes_per_s 4097"},
+	{"{\"egress_bytes_per_s\":4096,\"egress_burst_bytes\":65536}", 0, 0, MU_KBS_OK, NULL},
+	/* the test-build key, any value: only under allow_dev_evidence */
+	{CFG_RATE ",\"test_no_egress_limit\":true}", 1, 0, MU_KBS_OK, NULL},
+	{CFG_RATE ",\"test_no_egress_limit\":true}", 0, 0, MU_KBS_TEST_CONFIG_NOT_ALLOWED, "test_no_egress_limit"},
+	{CFG_RATE ",\"test_no_egress_limit\":false}", 0, 0, MU_KBS_TEST_CONFIG_NOT_ALLOWED, "test_no_egress_limit"},
+	{CFG_RATE ",\"test_no_egress_limit\":null}", 0, 0, MU_KBS_TEST_CONFIG_NOT_ALLOWED, "test_no_egress_limit"},
+	{CFG_RATE ",\"test_no_egress_limit\":\"no\"}", 0, 0, MU_KBS_TEST_CONFIG_NOT_ALLOWED, "allow_dev_evidence"},
+	{CFG_RATE ",\"egress_burst_bytes\":2000,\"test_no_egress_limit\":{\"a\":[1]}}", 0, 0,
+	 MU_KBS_TEST_CONFIG_NOT_ALLOWED, "test_no_egress_limit"},
+	/* allowed, the test key does not lift the other limits */
+	{CFG_RATE ",\"egress_burst_bytes\":65537,\"test_no_egress_limit\":true}", 1, 0, MU_KBS_EGRESS_CAP_TOO_HIGH,
+	 "egress_burst_bytes 65537"},
+	{"{\"egress_bytes_per_s\":8192,\"test_no_egress_limit\":true}", 1, 0, MU_KBS_EGRESS_CAP_TOO_HIGH,
+	 "egress_bytes_per_s 8192"},
+	/* the name must be exact */
+	{CFG_RATE ",\"test_no_egress_limits\":true}", 0, 0, MU_KBS_OK, NULL},
+};
+
+/* A policy listing the measurement of each config (this world's binary and header) with key
+ * id 1. */
+static void egress_policy(struct world *w, struct mu_policy *p, int allow_dev, int64_t max_burst,
+			  const char *const *cfgs, size_t n_cfgs)
+{
+	static char doc[16384];
+	struct mu_error err = {0};
+	char burst[64] = "", i1[33], m_hex[65];
+	uint8_t m[32];
+	if (max_burst)
+		snprintf(burst, sizeof burst, "\"max_egress_burst_bytes\":%lld,", (long long)max_burst);
+	mu_hex(w->id1, 16, i1);
+	size_t len = (size_t)snprintf(doc, sizeof doc,
+				      "{\"version\":1,\"allow_dev_evidence\":%s,\"nonce_ttl_ms\":%u,"
+				      "\"max_egress_bytes_per_s\":4096,%s\"measurements\":{",
+				      allow_dev ? "true" : "false", TTL, burst);
+	for (size_t i = 0; i < n_cfgs; i++) {
+		mu_measure(w->bin, (const uint8_t *)cfgs[i], strlen(cfgs[i]), w->hdr, m);
+		mu_hex(m, 32, m_hex);
+		if (strstr(doc, m_hex))
+			continue; /* the parser refuses a repeated measurement */
+		len += (size_t)snprintf(doc + len, sizeof doc - len, "%s\"%s\":{\"key_ids\":[\"%s\"]}",
+					doc[len - 1] == '{' ? "" : ",", m_hex, i1);
+	}
+	len += (size_t)snprintf(doc + len, sizeof doc - len, "}}");
+	CHECK(len < sizeof doc && mu_policy_parse(p, (const uint8_t *)doc, len, &err) == MU_OK, "egress policy: %s",
+	      err.msg);
+	CHECK(p->max_egress_burst_bytes == (max_burst ? max_burst : (int64_t)MU_POLICY_DEFAULT_MAX_BURST),
+	      "policy max burst %lld", (long long)p->max_egress_burst_bytes);
+}
+
+static void test_egress(void)
+{
+	static struct mu_policy p;
+	struct mu_error err;
+	struct mu_egress_claim c;
+	size_t mem_len;
+	struct world w;
+	struct sess s;
+	uint8_t meas[32];
+
+	/* the one default the enclave and the broker share */
+	CHECK(MU_EGRESS_DEFAULT_BURST == 4096 && MU_POLICY_DEFAULT_MAX_BURST >= MU_EGRESS_DEFAULT_BURST,
+	      "defaults: burst %u, policy maximum %u", MU_EGRESS_DEFAULT_BURST, MU_POLICY_DEFAULT_MAX_BURST);
+	CHECK(mu_config_mem_size(&mem_len, &err) == MU_OK, "%s", err.msg);
+	void *mem = malloc(mem_len);
+	CHECK(mem != NULL, "no memory");
+	if (!mem)
+		return;
+	/* what the parser reads */
+	static const char both[] = "{\"egress_bytes_per_s\":7,\"egress_burst_bytes\":9,\"test_no_egress_limit\":0}";
+	CHECK(mu_config_egress((const uint8_t *)both, sizeof both - 1, mem, mem_len, &c, &err) == MU_KBS_OK &&
+		      c.rate == 7 && c.burst == 9 && c.burst_given && c.test_no_limit,
+	      "parse: %lld %lld %d %d", (long long)c.rate, (long long)c.burst, c.burst_given, c.test_no_limit);
+	static const char only[] = "{\"egress_bytes_per_s\":7}";
+	CHECK(mu_config_egress((const uint8_t *)only, sizeof only - 1, mem, mem_len, &c, &err) == MU_KBS_OK &&
+		      c.rate == 7 && c.burst == MU_EGRESS_DEFAULT_BURST && !c.burst_given && !c.test_no_limit,
+	      "parse, defaults");
+	static const char bad[] = "{\"egress_bytes_per_s\":7,\"egress_burst_bytes\":0}";
+	CHECK(mu_config_egress((const uint8_t *)bad, sizeof bad - 1, mem, mem_len, &c, &err) == MU_KBS_BAD_MESSAGE &&
+		      c.rate == 0 && c.burst == 0 && strstr(err.msg, "egress_burst_bytes"),
+	      "burst 0: %s", err.msg);
+
+	/* the decision, config by config */
+	for (size_t i = 0; i < sizeof egress_cases / sizeof egress_cases[0]; i++) {
+		const struct egress_case *e = &egress_cases[i];
+		char pdoc[256], burst[64] = "";
+		if (e->max_burst)
+			snprintf(burst, sizeof burst, "\"max_egress_burst_bytes\":%lld,", (long long)e->max_burst);
+		int n = snprintf(pdoc, sizeof pdoc,
+				 "{\"version\":1,\"allow_dev_evidence\":%s,\"nonce_ttl_ms\":1,\"max_egress_bytes_per_s\":4096,"
+				 "%s\"measurements\":{}}",
+				 e->allow_dev ? "true" : "false", burst);
+		err.msg[0] = '\0';
+		CHECK(mu_policy_parse(&p, (const uint8_t *)pdoc, (size_t)n, &err) == MU_OK, "case %zu policy: %s", i, err.msg);
+		CHECK(mu_config_egress((const uint8_t *)e->config, strlen(e->config), mem, mem_len, &c, &err) == MU_KBS_OK,
+		      "case %zu: config %s: %s", i, e->config, err.msg);
+		err.msg[0] = '\0';
+		enum mu_kbs_code got = mu_policy_check_egress(&p, &c, &err);
+		CHECK(got == e->want, "case %zu: %s under allow_dev %d, max burst %lld: %s, want %s (%s)", i, e->config,
+		      e->allow_dev, (long long)e->max_burst, mu_kbs_code_name(got), mu_kbs_code_name(e->want), err.msg);
+		if (e->message)
+			CHECK(strstr(err.msg, e->message) != NULL, "case %zu: message '%s' lacks '%s'", i, err.msg, e->message);
+	}
+	free(mem);
+
+	/* end to end through the core: each config measured and listed, dev evidence allowed */
+	static const char *const cfgs[] = {
+		CFG_RATE ",\"egress_burst_bytes\":65536}",
+		CFG_RATE ",\"egress_burst_bytes\":65537}",
+		CFG_RATE "}",
+		"{\"egress_bytes_per_s\":100,\"egress_burst_bytes\":4294967295}",
+		CFG_RATE ",\"egress_burst_bytes\":2000,\"test_no_egress_limit\":true}",
+	};
+	world_init(&w, 1, 1);
+	egress_policy(&w, &p, 1, 0, cfgs, 5);
+	mu_kbs_set_policy(w.k, &p);
+	uint64_t t = 100;
+	for (size_t i = 0; i < 5; i++, t += 10) {
+		say_hello(&w, &s, t);
+		send_evidence(&w, &s, &(struct ev){.config = cfgs[i]}, t);
+		mu_measure(w.bin, (const uint8_t *)cfgs[i], strlen(cfgs[i]), w.hdr, meas);
+		if (i == 1 || i == 3) {
+			expect_refusal(&s.c, MU_KBS_EGRESS_CAP_TOO_HIGH, cfgs[i]);
+			CHECK(strstr(reply.message, i == 1 ? "egress_burst_bytes 65537" : "egress_burst_bytes 4294967295") != NULL,
+			      "the refusal names the burst: %s", reply.message);
+		} else {
+			expect_release(&w, &s, w.key1, w.id1, meas, cfgs[i]);
+		}
+	}
+	/* a policy with a small maximum: the enclave's default burst is above it */
+	egress_policy(&w, &p, 1, 1000, cfgs, 5);
+	mu_kbs_set_policy(w.k, &p);
+	say_hello(&w, &s, t);
+	send_evidence(&w, &s, &(struct ev){.config = cfgs[2]}, t);
+	expect_refusal(&s.c, MU_KBS_EGRESS_CAP_TOO_HIGH, "default burst above the policy's maximum");
+	CHECK(strstr(reply.message, "default burst 4096") != NULL, "the refusal names the default: %s", reply.message);
+	/* without allow_dev_evidence nothing dev-attested is released, the test config included:
+	 * dev evidence is refused before the config is looked at (mu_policy_check_egress guards
+	 * signed formats, whose evidence reaches it) */
+	egress_policy(&w, &p, 0, 0, cfgs, 5);
+	mu_kbs_set_policy(w.k, &p);
+	say_hello(&w, &s, t + 10);
+	send_evidence(&w, &s, &(struct ev){.config = cfgs[4]}, t + 10);
+	expect_refusal(&s.c, MU_KBS_FORMAT_NOT_ALLOWED, "test config, dev evidence not allowed");
 	world_free(&w);
 }
 
@@ -769,6 +958,17 @@ static const struct policy_case policies[] = {
 		     "\"]}}}",
 	 MU_ERR_FORMAT},
 	{POLICY_HEAD "\"measurements\":{\"" M64 "\":[\"" K32 "\"]}}", MU_ERR_FORMAT},
+	/* max_egress_burst_bytes: optional, an integer >= 1 */
+	{POLICY_HEAD "\"max_egress_burst_bytes\":1,\"measurements\":{}}", MU_OK},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":4294967296,\"measurements\":{}}", MU_OK},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":0,\"measurements\":{}}", MU_ERR_RANGE},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":-4096,\"measurements\":{}}", MU_ERR_RANGE},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":1.5,\"measurements\":{}}", MU_ERR_RANGE},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":99999999999999999999,\"measurements\":{}}", MU_ERR_RANGE},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":\"4096\",\"measurements\":{}}", MU_ERR_FORMAT},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":null,\"measurements\":{}}", MU_ERR_FORMAT},
+	{POLICY_HEAD "\"max_egress_burst_bytes\":1,\"max_egress_burst_bytes\":1,\"measurements\":{}}", MU_ERR_FORMAT},
+	{POLICY_HEAD "\"max_egress_burst\":4096,\"measurements\":{}}", MU_ERR_FORMAT},
 };
 
 static void test_policy(void)
@@ -789,8 +989,16 @@ static void test_policy(void)
 	CHECK(mu_policy_parse(&p, (const uint8_t *)policies[0].doc, strlen(policies[0].doc), &err) == MU_OK, "policy 0");
 	const struct mu_policy_entry *e = mu_policy_find(&p, m);
 	CHECK(e && mu_policy_allows_key(e, k) && p.nonce_ttl_ms == 30000 && p.max_egress_bytes_per_s == 4096 &&
-		      !p.allow_dev_evidence,
+		      p.max_egress_burst_bytes == MU_POLICY_DEFAULT_MAX_BURST && !p.allow_dev_evidence,
 	      "policy 0 content");
+	static const char burst_doc[] = POLICY_HEAD "\"max_egress_burst_bytes\":2000,\"measurements\":{}}";
+	CHECK(mu_policy_parse(&p, (const uint8_t *)burst_doc, sizeof burst_doc - 1, &err) == MU_OK &&
+		      p.max_egress_burst_bytes == 2000,
+	      "max_egress_burst_bytes read: %lld", (long long)p.max_egress_burst_bytes);
+	static const char burst_bad[] = POLICY_HEAD "\"max_egress_burst_bytes\":0,\"measurements\":{}}";
+	CHECK(mu_policy_parse(&p, (const uint8_t *)burst_bad, sizeof burst_bad - 1, &err) == MU_ERR_RANGE &&
+		      strstr(err.msg, "max_egress_burst_bytes"),
+	      "the message names max_egress_burst_bytes: %s", err.msg);
 	k[0] ^= 1;
 	CHECK(e && !mu_policy_allows_key(e, k), "other key allowed");
 	m[0] ^= 1;
@@ -884,6 +1092,7 @@ int main(void)
 	test_release();
 	test_refusals();
 	test_bad_messages();
+	test_egress();
 	test_nonce_table();
 	test_frames();
 	test_policy();

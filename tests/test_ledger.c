@@ -7,17 +7,24 @@
  * a later day starts day_bytes from 0 (and drops the old day's reservation) while the total
  * carries on; a clock that goes back counts against the stored day; two handles on one file
  * (two proxies) add up; malformed files refuse to open; a charge that cannot be written grants
- * nothing. Last, a child process charges in a loop, reporting each released count through a
+ * nothing, nor one whose rename cannot be made durable (the ledger's directory cannot be opened
+ * for its fsync: a seccomp filter in a child refuses every open of a directory). Last, a child process charges in a loop, reporting each released count through a
  * pipe, and is killed with SIGKILL at a random moment: the reopened ledger must count at least
  * the last count the child reported, and must parse. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -264,6 +271,68 @@ static void test_write_failure(void)
 	CHECK(mu_ledger_charge(&l, 5, D, &e) == MU_OK && l.total_bytes == 10, "works again: %s", e.msg);
 }
 
+/* Makes every openat() with O_DIRECTORY fail with EACCES in this process (for good): the one
+ * way to make the ledger's directory fsync step fail for a test that may run as root. */
+static int refuse_directory_opens(void)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const unsigned flags_lo = (unsigned)offsetof(struct seccomp_data, args[2]);
+#else
+	const unsigned flags_lo = (unsigned)offsetof(struct seccomp_data, args[2]) + 4;
+#endif
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (unsigned)offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)__NR_openat, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, flags_lo),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (unsigned)O_DIRECTORY, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EACCES & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = (unsigned short)(sizeof f / sizeof f[0]), .filter = f};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
+}
+
+/* A charge whose rename cannot be made durable (the directory cannot be opened for its fsync)
+ * fails closed: MU_ERR_IO, nothing granted. Run in a child, as the filter cannot be undone. */
+static void test_dir_sync_failure(void)
+{
+	struct mu_ledger_limits lim = {.daily_bytes = 0, .total_bytes = 0, .reserve_bytes = 10};
+	unlink(path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mu_ledger l;
+		struct mu_error e = {0};
+		if (mu_ledger_open(&l, path, &lim, &e) != MU_OK)
+			_exit(10);
+		if (refuse_directory_opens() != 0)
+			_exit(11);
+		enum mu_err rc = mu_ledger_charge(&l, 5, D, &e);
+		if (rc != MU_ERR_IO)
+			_exit(12);
+		if (l.reserved != 0 || l.released_total != 0 || l.released_day != 0 || l.total_bytes != 0)
+			_exit(13);
+		if (!strstr(e.msg, "directory"))
+			_exit(14);
+		/* and again: still nothing granted (the file may count the charge: more, never less) */
+		if (mu_ledger_charge(&l, 5, D, &e) != MU_ERR_IO || l.released_total != 0)
+			_exit(15);
+		_exit(0);
+	}
+	int status = -1;
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "a charge whose directory cannot be synced must fail closed (child status %#x: 10 open, 11 seccomp, 12 "
+	      "not MU_ERR_IO, 13 granted, 14 message, 15 second charge)",
+	      status);
+	/* a fresh handle reads a well-formed file that counts at least nothing released */
+	struct mu_ledger l;
+	struct mu_error e = {0};
+	CHECK(mu_ledger_open(&l, path, &lim, &e) == MU_OK, "the ledger still opens: %s", e.msg);
+	CHECK(mu_ledger_charge(&l, 5, D, &e) == MU_OK, "and charges once the directory can be synced: %s", e.msg);
+}
+
 /* The child charges forever and reports released_total after each success. */
 static void crash_child(int wfd, uint64_t seed)
 {
@@ -347,6 +416,7 @@ int main(void)
 	test_two_handles();
 	test_malformed();
 	test_write_failure();
+	test_dir_sync_failure();
 	test_crash();
 	char p[600];
 	unlink(path);

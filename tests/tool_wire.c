@@ -29,6 +29,19 @@
  * Every read waits at most --timeout-ms (default 10000) for the next frame, else "timeout" and
  * exit 3. Exit 1: usage or connect errors; 2: the peer closed early, broke the framing or the
  * exchange; 4: --text-until-done ended with an error frame.
+ *
+ *   tool_wire --fake-enclave ADDR --config C --sealed M.mus [--measure] [--drop-after-ready]
+ *
+ * A scripted enclave that sends what a real one never would, to test the proxy against it. It
+ * listens on ADDR ("tool_wire: listening on ADDR" on stderr) and serves one connection at a
+ * time, forever: hello is answered with dev evidence for a fresh X25519 key (binary_sha256 =
+ * SHA-256 of "tool_wire fake enclave", the config file's bytes, the sealed header's SHA-256
+ * and key id, as tool_kbs_client does), unlock with ready{model "fake-enclave", n_ctx 512,
+ * max_tokens 64, egress 4096/4096} (and with --drop-after-ready the connection is closed right
+ * after), and a generate by running the script whose path is the generate's prompt: each line
+ * is a frame body to send, "@ID@" in it replaced by the generate's id, except "@sleep:MS"
+ * (wait) and "@close" (close the connection). Other frames are ignored. --measure prints
+ * "measurement HEX" (what a policy lists for it) and exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,11 +55,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attest/evidence.h"
 #include "attest/kbs_proto.h"
 #include "base/limits.h"
 #include "pal/net.h"
 #include "pal/pal.h"
 #include "seal/crypto.h"
+#include "seal/sealed.h"
 #include "wire/frame.h"
 #include "wire/proto.h"
 
@@ -77,7 +92,7 @@ static long timeout_ms = 10000;
 static void *msg_mem;
 static size_t msg_mem_len;
 static struct action *acts;
-static struct conn *peer, *broker;
+static struct conn *volatile peer, *volatile broker; /* volatile: stores kept, so LSan sees them */
 
 __attribute__((format(printf, 2, 3), noreturn)) static void die(int code, const char *fmt, ...)
 {
@@ -460,6 +475,170 @@ static void act_count(struct conn *c, long ms)
 	fflush(stdout);
 }
 
+/* ---- a scripted fake enclave ---- */
+
+#define FAKE_BINARY_LABEL "tool_wire fake enclave"
+
+struct fake {
+	const char *addr, *config_path, *sealed_path;
+	int measure, drop_after_ready;
+	uint8_t *config;
+	size_t config_len;
+	uint8_t binary_sha256[32], header_sha256[32], key_id[MU_KBS_KEY_ID_LEN], measurement[32];
+};
+
+static void fake_load(struct fake *f)
+{
+	struct mu_error err = {0};
+	uint8_t *p;
+	size_t n;
+	mu_sha256(FAKE_BINARY_LABEL, strlen(FAKE_BINARY_LABEL), f->binary_sha256);
+	if (pal_read_file(f->config_path, MU_KBS_MAX_FRAME, &f->config, &f->config_len, &err) != MU_OK)
+		die(1, "%s", err.msg);
+	if (pal_read_file(f->sealed_path, (size_t)1 << 40, &p, &n, &err) != MU_OK)
+		die(1, "%s", err.msg);
+	if (n < MU_SEALED_HEADER_LEN)
+		die(1, "%s is shorter than a sealed header", f->sealed_path);
+	mu_sha256(p, MU_SEALED_HEADER_LEN, f->header_sha256);
+	memcpy(f->key_id, p + MU_SEALED_OFF_KEY_ID, sizeof f->key_id);
+	pal_free(p, n + 1);
+	mu_measure(f->binary_sha256, f->config, f->config_len, f->header_sha256, f->measurement);
+}
+
+/* One frame to the proxy; -1 when the connection is gone (the fake then waits for the next). */
+static int fake_send(int fd, const void *body, size_t len)
+{
+	uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+	const uint8_t *parts[2] = {hdr, body};
+	size_t lens[2] = {sizeof hdr, len};
+	for (int k = 0; k < 2; k++)
+		for (size_t off = 0; off < lens[k];) {
+			ssize_t w = send(fd, parts[k] + off, lens[k] - off, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				return -1;
+			off += (size_t)w;
+		}
+	return 0;
+}
+
+/* Runs the script at path for request id: 0 to go on, -1 to close the connection. */
+static int fake_script(int fd, const char *path, const char *id)
+{
+	static char body[MU_WIRE_MAX_FRAME + 1];
+	struct mu_error err = {0};
+	uint8_t *text;
+	size_t n;
+	if (pal_read_file(path, MU_WIRE_MAX_FRAME, &text, &n, &err) != MU_OK) {
+		fprintf(stderr, "tool_wire: fake enclave: %s\n", err.msg);
+		size_t len = mu_msg_error(body, sizeof body, id, MU_WIRE_BAD_REQUEST, "no such script");
+		return fake_send(fd, body, len);
+	}
+	int rc = 0;
+	for (size_t at = 0; at < n && rc == 0;) {
+		const char *line = (const char *)text + at, *nl = memchr(line, '\n', n - at);
+		size_t ll = nl ? (size_t)(nl - line) : n - at;
+		at += ll + 1;
+		if (ll == 0)
+			continue;
+		if (ll > 7 && !memcmp(line, "@sleep:", 7)) {
+			sleep_ms(strtol(line + 7, NULL, 10));
+			continue;
+		}
+		if (ll == 6 && !memcmp(line, "@close", 6)) {
+			rc = -1;
+			break;
+		}
+		size_t len = 0, idl = strlen(id);
+		for (size_t i = 0; i < ll;) {
+			int is_id = ll - i >= 4 && !memcmp(line + i, "@ID@", 4);
+			size_t add = is_id ? idl : 1;
+			if (len + add > MU_WIRE_MAX_FRAME)
+				die(1, "a script line is longer than a frame");
+			memcpy(body + len, is_id ? id : line + i, add);
+			len += add;
+			i += is_id ? 4 : 1;
+		}
+		rc = fake_send(fd, body, len);
+	}
+	pal_free(text, n + 1);
+	return rc;
+}
+
+/* Serves one connection until it closes (or a script closes it). */
+static void fake_session(struct fake *f, int fd)
+{
+	static char out[MU_KBS_MAX_FRAME];
+	static char path[MU_WIRE_MAX_FRAME + 1];
+	struct conn *c = peer = malloc(sizeof *c);
+	struct mu_error err = {0};
+	struct mu_msg m;
+	size_t len;
+	if (!c)
+		die(1, "out of memory");
+	conn_init(c, fd, "proxy", MU_WIRE_MAX_FRAME);
+	while (next_frame(c, &len)) {
+		if (mu_msg_decode(&m, c->body, len, msg_mem, msg_mem_len, NULL) != MU_WIRE_OK)
+			continue;
+		int rc = 0;
+		if (m.type == MU_MSG_HELLO) {
+			uint8_t priv[32], pub[32];
+			struct mu_dev_claims cl = {.config = f->config, .config_len = f->config_len};
+			memcpy(cl.binary_sha256, f->binary_sha256, 32);
+			memcpy(cl.sealed_header_sha256, f->header_sha256, 32);
+			if (mu_x25519_keygen(priv, pub, &err) != MU_OK ||
+			    mu_kbs_msg_evidence_dev(out, sizeof out, &len, m.hello.nonce, pub, f->measurement, f->key_id, &cl,
+						    &err) != MU_OK)
+				die(1, "fake enclave: evidence: %s", err.msg);
+			mu_wipe(priv, sizeof priv);
+			rc = fake_send(fd, out, len);
+		} else if (m.type == MU_MSG_UNLOCK) {
+			len = mu_msg_ready(out, sizeof out, "fake-enclave", 512, 64, 4096, 4096);
+			rc = fake_send(fd, out, len);
+			if (f->drop_after_ready)
+				rc = -1;
+		} else if (m.type == MU_MSG_GENERATE && m.generate.has_prompt) {
+			snprintf(path, sizeof path, "%.*s", (int)m.generate.prompt.n, m.generate.prompt.p);
+			rc = fake_script(fd, path, m.id);
+		}
+		if (rc != 0)
+			break;
+	}
+	close(fd);
+	free(c->body);
+	free(c);
+	peer = NULL;
+}
+
+static int fake_enclave(struct fake *f)
+{
+	struct mu_error err = {0};
+	char bound[PAL_NET_ADDR_MAX];
+	int lfd;
+	fake_load(f);
+	if (f->measure) {
+		char hex[65];
+		mu_hex(f->measurement, 32, hex);
+		printf("measurement %s\n", hex);
+		pal_free(f->config, f->config_len + 1);
+		return 0;
+	}
+	if (pal_listen(f->addr, 8, &lfd, bound, sizeof bound, &err) != MU_OK)
+		die(1, "%s", err.msg);
+	fprintf(stderr, "tool_wire: listening on %s\n", bound);
+	timeout_ms = 86400000; /* between frames a proxy may be idle as long as it likes */
+	for (;;) {
+		struct pollfd pl = {.fd = lfd, .events = POLLIN};
+		int fd;
+		if (poll(&pl, 1, -1) < 0 && errno != EINTR)
+			die(2, "poll: %s", strerror(errno));
+		if (pal_accept(lfd, 0, &fd, &err) != MU_OK)
+			continue;
+		fake_session(f, fd);
+	}
+}
+
 static long seconds_ms(const char *flag, const char *s)
 {
 	char *end;
@@ -474,13 +653,15 @@ static void usage(void)
 	fprintf(stderr, "usage: tool_wire --connect ADDR [--attest-kbs KBSADDR] [--timeout-ms MS] ACTION...\n"
 			"actions: --send JSON | --send-hex HEX | --send-file PATH | --raw-hex HEX | --recv N |\n"
 			"         --recv-until TYPE | --text-until-done | --sleep MS | --expect-close MS |\n"
-			"         --count-bytes SEC\n");
+			"         --count-bytes SEC\n"
+			"       tool_wire --fake-enclave ADDR --config C --sealed M.mus [--measure] [--drop-after-ready]\n");
 	exit(1);
 }
 
 int main(int argc, char **argv)
 {
 	const char *addr = NULL, *kbs = NULL;
+	struct fake fake = {0};
 	acts = calloc((size_t)argc + 1, sizeof *acts);
 	int n_acts = 0, rc = 0;
 	if (!acts)
@@ -494,6 +675,10 @@ int main(int argc, char **argv)
 			n_acts++;
 			continue;
 		}
+		if (!strcmp(a, "--measure") || !strcmp(a, "--drop-after-ready")) {
+			*(a[2] == 'm' ? &fake.measure : &fake.drop_after_ready) = 1;
+			continue;
+		}
 		if (!v) {
 			fprintf(stderr, "tool_wire: %s: unknown flag or missing value\n", a);
 			usage();
@@ -501,6 +686,12 @@ int main(int argc, char **argv)
 		i++;
 		if (!strcmp(a, "--connect"))
 			addr = v;
+		else if (!strcmp(a, "--fake-enclave"))
+			fake.addr = v;
+		else if (!strcmp(a, "--config"))
+			fake.config_path = v;
+		else if (!strcmp(a, "--sealed"))
+			fake.sealed_path = v;
 		else if (!strcmp(a, "--attest-kbs"))
 			kbs = v;
 		else if (!strcmp(a, "--timeout-ms"))
@@ -528,11 +719,16 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
+	msg_mem_len = mu_msg_mem_size(MU_WIRE_MAX_FRAME);
+	msg_mem = malloc(msg_mem_len);
+	if (fake.addr) {
+		if (!msg_mem || !fake.config_path || !fake.sealed_path || addr || n_acts)
+			usage();
+		return fake_enclave(&fake);
+	}
 	if (!addr)
 		usage();
 
-	msg_mem_len = mu_msg_mem_size(MU_WIRE_MAX_FRAME);
-	msg_mem = malloc(msg_mem_len);
 	struct conn *c = peer = malloc(sizeof *c);
 	if (!msg_mem || !c)
 		die(1, "out of memory");

@@ -56,11 +56,12 @@ enum mu_err mu_config_mem_size(size_t *size, struct mu_error *err)
 	return json_mem_size(&config_limits, MU_KBS_MAX_FRAME, size, err);
 }
 
-enum mu_kbs_code mu_config_egress(const uint8_t *config, size_t len, void *mem, size_t mem_len, int64_t *egress,
-				  struct mu_error *err)
+enum mu_kbs_code mu_config_egress(const uint8_t *config, size_t len, void *mem, size_t mem_len,
+				  struct mu_egress_claim *out, struct mu_error *err)
 {
 	struct json_doc doc;
-	*egress = 0;
+	struct mu_egress_claim c = {.burst = MU_EGRESS_DEFAULT_BURST};
+	memset(out, 0, sizeof *out);
 	if (json_parse(&doc, config, len, &config_limits, mem, mem_len, err) != MU_OK) {
 		mu_err_prefix(err, "config claim is not valid JSON");
 		return MU_KBS_BAD_MESSAGE;
@@ -74,9 +75,21 @@ enum mu_kbs_code mu_config_egress(const uint8_t *config, size_t len, void *mem, 
 		mu_errf(err, MU_ERR_FORMAT, "config has no egress_bytes_per_s (the enclave must cap its egress)");
 		return MU_KBS_EGRESS_CAP_MISSING;
 	}
-	if (json_get_int(&doc, t, 1, INT64_MAX, egress, err) != MU_OK) {
+	if (json_get_int(&doc, t, 1, INT64_MAX, &c.rate, err) != MU_OK) {
 		mu_errf(err, MU_ERR_FORMAT, "config: egress_bytes_per_s must be an integer > 0");
 		return MU_KBS_BAD_MESSAGE;
 	}
+	t = json_obj_get(&doc, 0, "egress_burst_bytes");
+	if (t != JSON_NONE) {
+		if (json_get_int(&doc, t, 1, INT64_MAX, &c.burst, err) != MU_OK) {
+			mu_errf(err, MU_ERR_FORMAT, "config: egress_burst_bytes must be an integer > 0");
+			return MU_KBS_BAD_MESSAGE;
+		}
+		c.burst_given = 1;
+	}
+	/* any value: the release build refuses the key, the test build reads it; either way a
+	 * config that names it was written for the test build */
+	c.test_no_limit = json_obj_get(&doc, 0, "test_no_egress_limit") != JSON_NONE;
+	*out = c;
 	return MU_KBS_OK;
 }

@@ -24,7 +24,10 @@
  * marked `insecure`, and the broker refuses it unless the policy says allow_dev_evidence.
  *
  * The enclave config is a JSON object (strict syntax; unknown keys allowed, for other parts of
- * the enclave) that must hold "egress_bytes_per_s": an integer > 0.
+ * the enclave) that must hold "egress_bytes_per_s": an integer > 0. The broker also reads
+ * "egress_burst_bytes" (an integer > 0; absent: MU_EGRESS_DEFAULT_BURST, the enclave's own
+ * default) and notes whether "test_no_egress_limit" is present with any value: that key turns
+ * the test build's limiter off, so the cap the config states is then not in force.
  */
 #ifndef MU_ATTEST_EVIDENCE_H
 #define MU_ATTEST_EVIDENCE_H
@@ -85,12 +88,21 @@ extern const struct mu_evidence_format mu_evidence_dev;
 
 /* ---- the enclave config ---- */
 
+/* What the config says about its egress, as the enclave will apply it. */
+struct mu_egress_claim {
+	int64_t rate;       /* egress_bytes_per_s, >= 1 */
+	int64_t burst;      /* egress_burst_bytes, >= 1; MU_EGRESS_DEFAULT_BURST when absent */
+	int burst_given;    /* egress_burst_bytes was in the config */
+	int test_no_limit;  /* "test_no_egress_limit" was in the config, whatever its value */
+};
+
 /* Bytes of scratch mu_config_egress needs for a config of up to MU_KBS_MAX_FRAME bytes. */
 enum mu_err mu_config_mem_size(size_t *size, struct mu_error *err);
-/* Reads egress_bytes_per_s from the config. MU_KBS_OK; MU_KBS_EGRESS_CAP_MISSING when the key
- * is absent; MU_KBS_BAD_MESSAGE when the config is not a strict JSON object or the value is
- * not an integer > 0. */
-enum mu_kbs_code mu_config_egress(const uint8_t *config, size_t len, void *mem, size_t mem_len, int64_t *egress,
-				  struct mu_error *err);
+/* Reads the egress members of the config into *out. MU_KBS_OK; MU_KBS_EGRESS_CAP_MISSING when
+ * egress_bytes_per_s is absent; MU_KBS_BAD_MESSAGE when the config is not a strict JSON object
+ * or egress_bytes_per_s or egress_burst_bytes is not an integer > 0. *out is zeroed on
+ * failure. */
+enum mu_kbs_code mu_config_egress(const uint8_t *config, size_t len, void *mem, size_t mem_len,
+				  struct mu_egress_claim *out, struct mu_error *err);
 
 #endif

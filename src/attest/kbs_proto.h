@@ -55,11 +55,14 @@ enum mu_kbs_code {
 	MU_KBS_MEASUREMENT_NOT_ALLOWED, /* measurement not listed in the policy */
 	MU_KBS_MODEL_NOT_ALLOWED,       /* key id not allowed for that measurement */
 	MU_KBS_UNKNOWN_MODEL,           /* the broker holds no key with that key id */
-	MU_KBS_EGRESS_CAP_TOO_HIGH,     /* config's egress_bytes_per_s above the policy's maximum */
+	MU_KBS_EGRESS_CAP_TOO_HIGH,     /* config's egress_bytes_per_s or egress_burst_bytes above the
+					 * policy's maximum */
 	MU_KBS_EGRESS_CAP_MISSING,      /* config has no egress_bytes_per_s */
 	MU_KBS_BAD_PUBKEY,              /* not 64 hex digits, or a low-order X25519 point */
 	MU_KBS_NO_POLICY,               /* the broker has no policy loaded: everything is refused */
 	MU_KBS_INTERNAL_ERROR,          /* entropy or audit failure on the broker; nothing released */
+	MU_KBS_TEST_CONFIG_NOT_ALLOWED, /* config holds the test-build key test_no_egress_limit and
+					 * the policy does not allow dev evidence */
 	MU_KBS_CODE_COUNT
 };
 

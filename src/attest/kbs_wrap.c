@@ -26,6 +26,7 @@ static const char *const code_names[MU_KBS_CODE_COUNT] = {
 	[MU_KBS_BAD_PUBKEY] = "bad_pubkey",
 	[MU_KBS_NO_POLICY] = "no_policy",
 	[MU_KBS_INTERNAL_ERROR] = "internal_error",
+	[MU_KBS_TEST_CONFIG_NOT_ALLOWED] = "test_config_not_allowed",
 };
 
 const char *mu_kbs_code_name(enum mu_kbs_code c)

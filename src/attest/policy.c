@@ -15,8 +15,8 @@ static const struct json_limits policy_limits = {
 	.flags = 0,
 };
 
-static const char *const root_fields[] = {"version", "allow_dev_evidence", "nonce_ttl_ms", "max_egress_bytes_per_s",
-					  "measurements"};
+static const char *const root_fields[] = {"version", "allow_dev_evidence", "nonce_ttl_ms",
+					  "max_egress_bytes_per_s", "max_egress_burst_bytes", "measurements"};
 static const char *const entry_fields[] = {"key_ids", "note"};
 
 static uint32_t need(const struct json_doc *d, uint32_t obj, const char *key, enum json_type type,
@@ -109,6 +109,14 @@ static enum mu_err parse_doc(struct mu_policy *p, const struct json_doc *d, stru
 		return MU_ERR_FORMAT;
 	if (json_get_int(d, t, 1, INT64_MAX, &p->max_egress_bytes_per_s, NULL) != MU_OK)
 		return mu_errf(err, MU_ERR_RANGE, "\"max_egress_bytes_per_s\" must be an integer > 0");
+	p->max_egress_burst_bytes = MU_POLICY_DEFAULT_MAX_BURST;
+	if ((t = json_obj_get(d, 0, "max_egress_burst_bytes")) != JSON_NONE) {
+		if (json_type(d, t) != JSON_NUMBER)
+			return mu_errf(err, MU_ERR_FORMAT, "\"max_egress_burst_bytes\" must be %s",
+				       json_type_name(JSON_NUMBER));
+		if (json_get_int(d, t, 1, INT64_MAX, &p->max_egress_burst_bytes, NULL) != MU_OK)
+			return mu_errf(err, MU_ERR_RANGE, "\"max_egress_burst_bytes\" must be an integer > 0");
+	}
 	if ((t = need(d, 0, "measurements", JSON_OBJECT, err)) == JSON_NONE)
 		return MU_ERR_FORMAT;
 	struct json_iter it;
@@ -155,4 +163,33 @@ int mu_policy_allows_key(const struct mu_policy_entry *e, const uint8_t key_id[s
 		if (!memcmp(e->key_ids[i], key_id, MU_KBS_KEY_ID_LEN))
 			return 1;
 	return 0;
+}
+
+enum mu_kbs_code mu_policy_check_egress(const struct mu_policy *p, const struct mu_egress_claim *c,
+					struct mu_error *err)
+{
+	if (c->test_no_limit && !p->allow_dev_evidence) {
+		mu_errf(err, MU_ERR_UNSUPPORTED,
+			"the config holds test_no_egress_limit, a test-build key that turns the enclave's egress "
+			"limiter off; only a policy with allow_dev_evidence releases to it");
+		return MU_KBS_TEST_CONFIG_NOT_ALLOWED;
+	}
+	if (c->rate > p->max_egress_bytes_per_s) {
+		mu_errf(err, MU_ERR_RANGE, "the config's egress_bytes_per_s %lld is above the policy's maximum %lld",
+			(long long)c->rate, (long long)p->max_egress_bytes_per_s);
+		return MU_KBS_EGRESS_CAP_TOO_HIGH;
+	}
+	if (c->burst > p->max_egress_burst_bytes) {
+		if (c->burst_given)
+			mu_errf(err, MU_ERR_RANGE,
+				"the config's egress_burst_bytes %lld is above the policy's max_egress_burst_bytes %lld",
+				(long long)c->burst, (long long)p->max_egress_burst_bytes);
+		else
+			mu_errf(err, MU_ERR_RANGE,
+				"the config sets no egress_burst_bytes, and the enclave's default burst %lld is above "
+				"the policy's max_egress_burst_bytes %lld",
+				(long long)c->burst, (long long)p->max_egress_burst_bytes);
+		return MU_KBS_EGRESS_CAP_TOO_HIGH;
+	}
+	return MU_KBS_OK;
 }

@@ -49,6 +49,7 @@
 #define MU_POLICY_MAX_MEASUREMENTS 256u     /* measurements one policy lists */
 #define MU_POLICY_MAX_KEY_IDS   16u         /* key ids allowed for one measurement */
 #define MU_POLICY_MAX_NOTE      1024u       /* bytes in a measurement's note */
+#define MU_POLICY_DEFAULT_MAX_BURST 65536u  /* max_egress_burst_bytes of a policy that sets none */
 #define MU_CONFIG_MAX_DEPTH     16u         /* nesting in an enclave config file */
 #define MU_CONFIG_MAX_TOKENS    4096u       /* values and keys in an enclave config file */
 
@@ -70,6 +71,10 @@
 #define MU_ENCLAVE_CONFIG_MAX   65536u      /* bytes of an enclave config file */
 #define MU_EGRESS_MAX_RATE      0xffffffffull /* bytes/s a token bucket may be configured with */
 #define MU_EGRESS_MAX_BURST     0xffffffffull /* bytes of a token bucket's burst */
+#define MU_EGRESS_DEFAULT_BURST 4096u       /* the enclave's egress_burst_bytes when its config sets
+                                             * none; the key broker assumes the same */
+#define MU_ENCLAVE_PREFILL_CHUNK 16u        /* prompt tokens evaluated between two looks at the
+                                             * channel (for a cancel) */
 #define MU_PROXY_MAX_CLIENTS    64u         /* client connections at once (default) */
 #define MU_PROXY_MAX_QUEUE      64u         /* generate requests waiting for the enclave */
 #define MU_FILTER_MAX_PATTERNS  64u         /* deny patterns */

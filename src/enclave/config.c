@@ -174,7 +174,7 @@ enum mu_err mu_enclave_cfg_parse(struct mu_enclave_cfg *c, const uint8_t *config
 	void *mem;
 
 	memset(c, 0, sizeof *c);
-	c->egress_burst_bytes = MU_ENCLAVE_DEFAULT_BURST;
+	c->egress_burst_bytes = MU_EGRESS_DEFAULT_BURST;
 	c->max_tokens = MU_ENCLAVE_DEFAULT_MAX_TOKENS;
 	c->threads = 1;
 	c->read_timeout_ms = MU_WIRE_READ_TIMEOUT_MS;

@@ -9,7 +9,8 @@
  *                         connection at a time) | "dev:PATH" (a character device, e.g. a
  *                         virtio-serial port, opened read/write)
  *   "egress_bytes_per_s"  integer 1..MU_EGRESS_MAX_RATE, required
- *   "egress_burst_bytes"  integer 1..MU_EGRESS_MAX_BURST, default 4096
+ *   "egress_burst_bytes"  integer 1..MU_EGRESS_MAX_BURST, default MU_EGRESS_DEFAULT_BURST (4096;
+ *                         the key broker assumes the same default when it checks the burst)
  *   "max_tokens"          integer 1..MU_WIRE_MAX_GEN_TOKENS, default 256
  *   "n_ctx"               integer 1..MU_MAX_CTX, default min(trained context, 4096)
  *   "threads"             integer 1..MU_MAX_THREADS, default 1
@@ -18,7 +19,9 @@
  *   "secretmem"           boolean, default false: plaintext weights in memfd_secret memory
  *   "v0_unlock_key_file"  string: the pre-shared key file, only with --protocol v0
  *   "test_no_egress_limit" boolean: MU_ENCLAVE_TEST builds only; turns the enclave's own
- *                         egress limiter off (for testing the proxy's limiter alone)
+ *                         egress limiter off (for testing the proxy's limiter alone). The key
+ *                         broker releases to a config holding it only under a policy that
+ *                         allows dev evidence
  * Anything else is an error naming the member.
  */
 #ifndef MU_ENCLAVE_CONFIG_H
@@ -31,7 +34,6 @@
 #include "base/limits.h"
 
 #define MU_ENCLAVE_PATH_MAX 4096u
-#define MU_ENCLAVE_DEFAULT_BURST 4096u
 #define MU_ENCLAVE_DEFAULT_MAX_TOKENS 256u
 #define MU_ENCLAVE_DEFAULT_CTX 4096u
 #define MU_ENCLAVE_MAX_READ_TIMEOUT_MS 600000u

@@ -92,6 +92,9 @@ struct mu_req {
 	struct mu_enclave *e;
 	char id[MU_WIRE_MAX_ID + 1];
 	uint64_t t0_ns;
+#ifdef MU_ENCLAVE_TEST
+	uint32_t prefill_pause_ms; /* "@prefill:MS:TEXT": MS between prompt chunks (script.c) */
+#endif
 };
 enum mu_poll_rc {
 	MU_POLL_GO = 0,   /* carry on */
@@ -110,8 +113,13 @@ enum mu_err mu_req_done(struct mu_req *r, enum mu_finish f, int64_t prompt_token
 #ifdef MU_ENCLAVE_TEST
 /* Scripted misbehaviour (script.c): when g's prompt is "@flood", "@emit:..." or "@slow:...",
  * runs the script, answers it completely and returns 1 (MU_POLL_CLOSE in *close when the
- * connection must end); otherwise returns 0. */
+ * connection must end); a malformed "@prefill:..." is answered with bad_request and returns 1
+ * too; otherwise returns 0. */
 int mu_script_run(struct mu_req *r, const struct mu_msg *g, int *close_conn);
+/* When g's prompt is "@prefill:MS:TEXT" (checked by mu_script_run first): sets
+ * r->prefill_pause_ms to MS, points (*text, *n) at TEXT (in g's strings) and returns 1: the
+ * model then runs on TEXT as on a plain prompt, pausing MS ms between prompt chunks. Else 0. */
+int mu_script_prefill(struct mu_req *r, const struct mu_msg *g, const char **text, size_t *n);
 #endif
 
 #endif

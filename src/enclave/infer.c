@@ -235,13 +235,30 @@ enum mu_err mu_infer_start(struct mu_infer *m, const struct mu_sampler_config *c
 	enum mu_err rc;
 	if ((rc = mu_sampler_init(&m->sampler, cfg, m->n_sample, m->smem, m->smem_len, err)))
 		return rc;
+	m->n_fed = 0;
 	m->n_out = 0;
 	m->max_out = max_out;
 	m->ctx_full = 0;
 	mu_ctx_reset(&m->ctx);
 	/* only generated text is streamed: the last prompt token decides the first piece's space */
 	mu_tok_stream_init(&m->stream, MU_TOKENIZER_STRIP_SPACE, m->ids[m->n_prompt - 1]);
-	return mu_forward(&m->ctx, m->ids, m->n_prompt, err);
+	return MU_OK;
+}
+
+enum mu_err mu_infer_prefill(struct mu_infer *m, int *done, struct mu_error *err)
+{
+	uint32_t n = m->n_prompt - m->n_fed;
+	*done = 0;
+	if (n > MU_ENCLAVE_PREFILL_CHUNK)
+		n = MU_ENCLAVE_PREFILL_CHUNK;
+	if (n > 0) {
+		enum mu_err rc = mu_forward(&m->ctx, m->ids + m->n_fed, n, err);
+		if (rc)
+			return rc;
+		m->n_fed += n;
+	}
+	*done = m->n_fed == m->n_prompt;
+	return MU_OK;
 }
 
 enum mu_err mu_infer_step(struct mu_infer *m, const uint8_t **text, size_t *n, int *done, enum mu_finish *finish,
@@ -253,6 +270,8 @@ enum mu_err mu_infer_step(struct mu_infer *m, const uint8_t **text, size_t *n, i
 	*n = 0;
 	*done = 1;
 	*finish = MU_FINISH_LENGTH;
+	if (m->n_fed != m->n_prompt)
+		return mu_errf(err, MU_ERR_STATE, "generation step before the prompt was evaluated");
 	if (m->n_out >= m->max_out || m->ctx_full)
 		return MU_OK;
 	if ((rc = mu_sampler_sample(&m->sampler, m->ctx.logits, m->ids, (size_t)m->n_prompt + m->n_out, &next, err)))

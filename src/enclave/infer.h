@@ -8,11 +8,17 @@
  *                     locked, non-dumpable memory. After this, requests allocate nothing.
  *   mu_infer_encode_*  a prompt as `mu run -p` (BOS + plain text) or messages as
  *                     `mu run --chat` (the model's chat template, assistant header added)
- *   mu_infer_start / mu_infer_step / mu_infer_flush
- *                     the generation loop of `mu run`, one token per step, so the caller can
- *                     look at its channel between tokens. Stop rules: plain text stops at EOS
- *                     or BOS, a chat at the end-of-generation set; max tokens or a full
- *                     context finish with "length".
+ *   mu_infer_start / mu_infer_prefill / mu_infer_step / mu_infer_flush
+ *                     the generation loop of `mu run`: the prompt evaluated a chunk of at most
+ *                     MU_ENCLAVE_PREFILL_CHUNK tokens per prefill call, then one token per
+ *                     step, so the caller can look at its channel (for a cancel) between
+ *                     chunks and between tokens. Stop rules: plain text stops at EOS or BOS,
+ *                     a chat at the end-of-generation set; max tokens or a full context
+ *                     finish with "length".
+ *
+ * Chunked prefill gives the same logits, bit for bit, as `mu run`'s one mu_forward over the
+ * whole prompt: mu_forward runs its tokens one at a time at consecutive positions and keeps
+ * only the last one's logits (docs/determinism.md), so where a call ends changes nothing.
  *
  * The longest prompt text accepted is bounded by what could possibly fit the context: no
  * token covers more than max(longest piece, 4) bytes of text (4 × that, for NFC), so text
@@ -66,7 +72,7 @@ struct mu_infer {
 	/* the request in progress */
 	struct mu_sampler sampler;
 	struct mu_tok_stream stream;
-	uint32_t n_prompt, n_out, max_out;
+	uint32_t n_prompt, n_fed, n_out, max_out; /* n_fed: prompt tokens evaluated so far */
 	int chat, ctx_full;
 };
 
@@ -86,11 +92,16 @@ void mu_infer_free(struct mu_infer *m);
 enum mu_wire_code mu_infer_encode_text(struct mu_infer *m, const char *text, size_t n, struct mu_error *err);
 enum mu_wire_code mu_infer_encode_msg(struct mu_infer *m, const struct mu_msg *g, struct mu_error *err);
 
-/* Starts generating after an encode: sampler from cfg, run state reset, prompt evaluated. */
+/* Starts a request after an encode: sampler from cfg, run state reset. Nothing is evaluated
+ * yet: mu_infer_prefill does that. */
 enum mu_err mu_infer_start(struct mu_infer *m, const struct mu_sampler_config *cfg, uint32_t max_out,
 			   struct mu_error *err);
-/* One token: *done = 0 and the text it completes in (*text, *n) (possibly empty), or *done = 1
- * and *finish (MU_FINISH_STOP or MU_FINISH_LENGTH). */
+/* Evaluates the next at most MU_ENCLAVE_PREFILL_CHUNK prompt tokens; *done = 1 once the whole
+ * prompt has been evaluated (by this call or an earlier one). */
+enum mu_err mu_infer_prefill(struct mu_infer *m, int *done, struct mu_error *err);
+/* One token, once the prompt is evaluated (MU_ERR_STATE before): *done = 0 and the text it
+ * completes in (*text, *n) (possibly empty), or *done = 1 and *finish (MU_FINISH_STOP or
+ * MU_FINISH_LENGTH). */
 enum mu_err mu_infer_step(struct mu_infer *m, const uint8_t **text, size_t *n, int *done, enum mu_finish *finish,
 			  struct mu_error *err);
 /* The end of the text: an unfinished character as U+FFFD (possibly empty). */

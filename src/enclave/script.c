@@ -8,6 +8,11 @@
  *                          written raw inside the JSON string (only '"', '\\' and bytes below
  *                          0x20 escaped; invalid UTF-8 stays as it is)
  *   "@slow:N:MS"           N token frames "tick ", one every MS ms (cancel checked between)
+ *   "@prefill:MS:TEXT"     the model on the plain prompt TEXT, exactly as without the prefix,
+ *                          except that prompt evaluation pauses MS ms (at most 60000) after
+ *                          each chunk of MU_ENCLAVE_PREFILL_CHUNK tokens, answering frames as
+ *                          it does between chunks: a slow prefill, so that a cancel can land
+ *                          in it
  *
  * Each ends with done. The point is to test the other side: the proxy's limiter, filter and
  * decoder must hold against an enclave that sends what a real one never would.
@@ -143,6 +148,32 @@ static enum mu_poll_rc emit(struct mu_req *r, const char *s, size_t n, int64_t *
 	return MU_POLL_GO;
 }
 
+/* "@prefill:MS:TEXT" in p[0..n): MS into *ms, TEXT as (*text, *len). 1 when p starts with
+ * "@prefill:" (then 0 / -1 in *ok for well-formed / not), else 0. */
+static int prefill_parse(const char *p, size_t n, uint64_t *ms, const char **text, size_t *len, int *ok)
+{
+	if (!has_prefix(p, n, "@prefill:"))
+		return 0;
+	const char *a = p + 9, *colon = memchr(a, ':', n - 9);
+	*ok = colon && parse_uint(a, (size_t)(colon - a), SLOW_MAX_MS, ms) == 0 ? 0 : -1;
+	if (*ok == 0) {
+		*text = colon + 1;
+		*len = n - (size_t)(colon + 1 - p);
+	}
+	return 1;
+}
+
+int mu_script_prefill(struct mu_req *r, const struct mu_msg *g, const char **text, size_t *n)
+{
+	uint64_t ms = 0;
+	int ok = -1;
+	if (!g->generate.has_prompt ||
+	    !prefill_parse(g->generate.prompt.p, g->generate.prompt.n, &ms, text, n, &ok) || ok != 0)
+		return 0;
+	r->prefill_pause_ms = (uint32_t)ms;
+	return 1;
+}
+
 int mu_script_run(struct mu_req *r, const struct mu_msg *g, int *close_conn)
 {
 	struct mu_error err;
@@ -180,6 +211,17 @@ int mu_script_run(struct mu_req *r, const struct mu_msg *g, int *close_conn)
 			finish = MU_FINISH_LENGTH;
 		}
 		pr = slow(r, count, ms, &sent);
+	} else if (has_prefix(p, n, "@prefill:")) {
+		const char *text;
+		size_t len;
+		int ok = -1;
+		prefill_parse(p, n, &ms, &text, &len, &ok);
+		if (ok != 0) {
+			mu_enclave_send_error(r->e, r->id, MU_WIRE_BAD_REQUEST, "@prefill:MS:TEXT needs a decimal MS",
+					      NULL);
+			return 1;
+		}
+		return 0; /* the model runs on TEXT (mu_script_prefill) */
 	} else {
 		return 0; /* an ordinary prompt that happens to start with '@' */
 	}

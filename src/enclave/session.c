@@ -7,9 +7,11 @@
  * private half lives in secret memory and is wiped once an unlock used it (or the session
  * ends), and answers with dev evidence binding the broker's nonce, the public key, the
  * measurement and the key id. unlock unwraps the model key; the first success in the process
- * unseals and loads the model and enters the sandbox (enclave.c). generate streams token
- * frames, looking at the channel between tokens for a cancel, and ends with exactly one done
- * or error carrying its id.
+ * unseals and loads the model and enters the sandbox (enclave.c). generate evaluates the
+ * prompt in chunks of MU_ENCLAVE_PREFILL_CHUNK tokens and then streams token frames, looking at
+ * the channel between chunks and between tokens (for a cancel, and to answer other frames), and
+ * ends with exactly one done or error carrying its id. A long prompt on a big model takes
+ * seconds to evaluate; a cancel must not wait for it.
  *
  * Messages the enclave itself sends (evidence, ready, token, done) are bad_state when they
  * arrive; an error frame from the peer is ignored (answering it could start a loop); a
@@ -257,6 +259,25 @@ static void req_error(struct sess *s, const struct mu_req *r, enum mu_wire_code 
 	reply_error(s, r->id, code, message);
 }
 
+#ifdef MU_ENCLAVE_TEST
+#define PREFILL_PAUSE_MS(r) ((int)(r)->prefill_pause_ms)
+#else
+#define PREFILL_PAUSE_MS(r) 0
+#endif
+
+/* Encodes the request's prompt or messages. In the test build, "@prefill:MS:TEXT" encodes TEXT
+ * as a plain prompt and sets the pause between prompt chunks (script.c). */
+static enum mu_wire_code encode(struct mu_req *r, const struct mu_msg *m, struct mu_error *err)
+{
+#ifdef MU_ENCLAVE_TEST
+	const char *text;
+	size_t n;
+	if (mu_script_prefill(r, m, &text, &n))
+		return mu_infer_encode_text(&r->e->inf, text, n, err);
+#endif
+	return mu_infer_encode_msg(&r->e->inf, m, err);
+}
+
 static void on_generate(struct sess *s, const struct mu_msg *m)
 {
 	struct mu_enclave *e = s->e;
@@ -284,7 +305,7 @@ static void on_generate(struct sess *s, const struct mu_msg *m)
 		return;
 	}
 #endif
-	if ((code = mu_infer_encode_msg(inf, m, &err)) != MU_WIRE_OK) {
+	if ((code = encode(&r, m, &err)) != MU_WIRE_OK) {
 		req_error(s, &r, code, err.msg);
 		return;
 	}
@@ -305,7 +326,28 @@ static void on_generate(struct sess *s, const struct mu_msg *m)
 		req_error(s, &r, MU_WIRE_INTERNAL, "the prompt could not be evaluated");
 		return;
 	}
+	/* m's strings live in the decode scratch, which the polls below reuse: m is not read
+	 * after this point */
 	enum mu_finish finish = MU_FINISH_LENGTH;
+	for (int fed = 0; !fed;) {
+		if (mu_infer_prefill(inf, &fed, &err) != MU_OK) {
+			mu_enclave_log("prompt evaluation failed: %s", err.msg);
+			req_error(s, &r, MU_WIRE_INTERNAL, "the prompt could not be evaluated");
+			return;
+		}
+		if (fed)
+			break;
+		enum mu_poll_rc pr = mu_req_poll(&r, PREFILL_PAUSE_MS(&r));
+		if (pr == MU_POLL_CLOSE) {
+			s->close = 1;
+			return;
+		}
+		if (pr == MU_POLL_CANCEL) { /* nothing generated yet: done{cancelled}, 0 tokens */
+			if (mu_req_done(&r, MU_FINISH_CANCELLED, inf->n_prompt, 0, &err) != MU_OK)
+				s->close = 1;
+			return;
+		}
+	}
 	for (;;) {
 		const uint8_t *text;
 		size_t n;

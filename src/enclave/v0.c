@@ -191,7 +191,11 @@ static int v0_request(struct mu_enclave *e, const uint8_t *body, size_t len)
 	sc.top_p = 1.0f;
 	sc.min_p = 0.0f;
 	sc.repeat_penalty = 1.0f;
-	if (mu_infer_start(inf, &sc, (uint32_t)max_new, &err) != MU_OK) {
+	/* v0 has no cancel: the prompt is evaluated in one go */
+	enum mu_err rc = mu_infer_start(inf, &sc, (uint32_t)max_new, &err);
+	for (int fed = 0; rc == MU_OK && !fed;)
+		rc = mu_infer_prefill(inf, &fed, &err);
+	if (rc != MU_OK) {
 		mu_enclave_log("v0 generation failed to start: %s", err.msg);
 		return send_v0_error(e, "internal: the prompt could not be evaluated") == MU_OK;
 	}

@@ -138,8 +138,10 @@ int cmd_kbs(int argc, char **argv)
 				mu_hex(policy->m[i].key_ids[j], MU_KBS_KEY_ID_LEN, hex);
 				fprintf(stderr, "mu kbs: warning: the policy allows key id %s, but no --key holds it\n", hex);
 			}
-	fprintf(stderr, "mu kbs: policy %s: %u measurement(s), nonce ttl %u ms, egress cap <= %lld bytes/s\n",
-		policy_path, policy->n, policy->nonce_ttl_ms, (long long)policy->max_egress_bytes_per_s);
+	fprintf(stderr,
+		"mu kbs: policy %s: %u measurement(s), nonce ttl %u ms, egress cap <= %lld bytes/s, burst <= %lld bytes\n",
+		policy_path, policy->n, policy->nonce_ttl_ms, (long long)policy->max_egress_bytes_per_s,
+		(long long)policy->max_egress_burst_bytes);
 	if (policy->allow_dev_evidence)
 		fprintf(stderr, "mu kbs: WARNING: the policy allows dev evidence, which is signed by nothing: "
 				"INSECURE, for development only\n");

@@ -33,10 +33,12 @@ static void usage(FILE *f)
 		"  --max-clients N        client connections at once (default %u); more get over_capacity\n"
 		"  --read-timeout-ms N    time to finish a frame once begun (default %u)\n"
 		"  --reconnect-ms N       first retry delay after the enclave link fails (default %u;\n"
-		"                         doubles up to %u)\n",
+		"                         doubles up to %u)\n"
+		"  --drain-timeout-ms N   time the enclave has to end a cancelled request before the\n"
+		"                         link is dropped and re-attested (default %u)\n",
 		MU_PROXY_DEFAULT_EGRESS_BPS, MU_PROXY_DEFAULT_EGRESS_BURST, MU_PROXY_DEFAULT_DAILY_BYTES,
 		MU_PROXY_DEFAULT_RESERVE, MU_PROXY_MAX_CLIENTS, MU_WIRE_READ_TIMEOUT_MS, MU_PROXY_DEFAULT_RECONNECT_MS,
-		MU_PROXY_MAX_BACKOFF_MS);
+		MU_PROXY_MAX_BACKOFF_MS, MU_PROXY_DEFAULT_DRAIN_MS);
 }
 
 static int u64_in(const char *flag, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
@@ -102,7 +104,8 @@ int cmd_proxy(int argc, char **argv)
 			uint32_t *dst, lo, hi;
 		} u32s[] = {{"--max-clients", &o.max_clients, 1, MU_PROXY_CLIENTS_LIMIT},
 			    {"--read-timeout-ms", &o.read_timeout_ms, 1, 3600000},
-			    {"--reconnect-ms", &o.reconnect_ms, 1, MU_PROXY_MAX_BACKOFF_MS}};
+			    {"--reconnect-ms", &o.reconnect_ms, 1, MU_PROXY_MAX_BACKOFF_MS},
+			    {"--drain-timeout-ms", &o.drain_timeout_ms, 1, MU_PROXY_DRAIN_MAX_MS}};
 		int matched = 0;
 		for (size_t k = 0; k < sizeof u64s / sizeof u64s[0] && !matched; k++)
 			if ((r = cli_opt(argc, argv, &i, u64s[k].flag, NULL, &val))) {

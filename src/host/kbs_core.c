@@ -5,8 +5,10 @@
  *   (nonce, pubkey, measurement, key_id: lower-case hex of the right length) → nonce
  *   (unknown, reused, foreign; from here the nonce is spent, whatever follows; expired) →
  *   format allowed by the policy → the format's verify (claims hash to the measurement) →
- *   egress cap in the config → measurement listed → key id allowed for it → egress cap within
- *   the policy → the broker holds that key → wrap (refuses a low-order public key).
+ *   egress cap in the config → measurement listed → key id allowed for it → the config's
+ *   egress within the policy (no test-build key without allow_dev_evidence, the cap and the
+ *   burst within the policy's maxima) → the broker holds that key → wrap (refuses a low-order
+ *   public key).
  * Every path out of a refusal writes a reply that holds only type, code and message.
  */
 #include <assert.h>
@@ -390,7 +392,7 @@ static int on_evidence(struct mu_kbs *k, struct mu_kbs_conn *c, const struct jso
 	enum mu_kbs_code code = fmt->verify(&in, k->claim, k->claim_len, &ev, &err);
 	if (code != MU_KBS_OK)
 		goto refuse;
-	int64_t egress;
+	struct mu_egress_claim egress;
 	code = mu_config_egress(ev.config, ev.config_len, k->cfg_mem, k->cfg_mem_len, &egress, &err);
 	mu_wipe(k->claim, ev.config_len);
 	if (code != MU_KBS_OK)
@@ -402,12 +404,9 @@ static int on_evidence(struct mu_kbs *k, struct mu_kbs_conn *c, const struct jso
 	if (!mu_policy_allows_key(pe, dec->key_id))
 		return deny(k, c, MU_KBS_MODEL_NOT_ALLOWED,
 			    "the policy does not allow this key id for this measurement", r);
-	if (egress > k->policy.max_egress_bytes_per_s) {
-		mu_errf(&err, MU_ERR_RANGE, "the config's egress_bytes_per_s %lld is above the policy's maximum %lld",
-			(long long)egress, (long long)k->policy.max_egress_bytes_per_s);
-		code = MU_KBS_EGRESS_CAP_TOO_HIGH;
+	code = mu_policy_check_egress(&k->policy, &egress, &err);
+	if (code != MU_KBS_OK)
 		goto refuse;
-	}
 	const struct model_key *mk = find_key(k, dec->key_id);
 	if (!mk)
 		return deny(k, c, MU_KBS_UNKNOWN_MODEL, "the broker holds no key with this key id", r);

@@ -3,7 +3,11 @@
  * A charge that the in-memory reservation covers costs nothing. Any other charge takes an
  * exclusive lock on "<path>.lock", re-reads the file (another proxy sharing the ledger may have
  * charged since), computes the new counts, writes them to "<path>.tmp", fsyncs it, renames it
- * over the ledger and fsyncs the directory (outfile_commit), and only then grants the bytes.
+ * over the ledger and fsyncs the directory, and only then grants the bytes. Every one of these
+ * steps must succeed, the directory's fsync included: a rename that is not yet durable could
+ * be undone by a crash after the bytes left, so a directory that cannot be opened or synced
+ * fails the charge (MU_ERR_IO) like a failed write. (outfile_commit, which other commands
+ * use, treats the directory fsync as best effort; the ledger does not use it.)
  * The counts in memory and on disk are merged by taking the larger of each (they only grow
  * within a day), so a second proxy on the same file cannot make either forget a charge.
  *
@@ -157,6 +161,31 @@ static enum mu_err ledger_read(const char *path, struct ledger_state *st, int *e
 
 /* ---- writing ---- */
 
+/* Renames tmp over path and makes the rename durable (the directory's fsync); MU_ERR_IO when
+ * any step fails. After a failed directory open or fsync the file may hold the new counts:
+ * that charges more than was granted, never less. */
+static enum mu_err ledger_commit(const char *tmp, const char *path, struct mu_error *err)
+{
+	char dir[sizeof ((struct mu_ledger *)0)->path];
+	const char *slash = strrchr(path, '/');
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return mu_errf(err, MU_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(e));
+	}
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return mu_errf(err, MU_ERR_IO, "%s: cannot open the ledger's directory %s to make the charge durable: %s",
+			       path, dir, strerror(errno));
+	int rc = fsync(dfd);
+	int e = errno;
+	close(dfd);
+	if (rc != 0)
+		return mu_errf(err, MU_ERR_IO, "%s: cannot fsync the ledger's directory %s: %s", path, dir, strerror(e));
+	return MU_OK;
+}
+
 static enum mu_err ledger_write(const char *path, const struct ledger_state *st, struct mu_error *err)
 {
 	char tmp[sizeof ((struct mu_ledger *)0)->path + LEDGER_SUFFIX_MAX];
@@ -194,10 +223,7 @@ static enum mu_err ledger_write(const char *path, const struct ledger_state *st,
 		unlink(tmp);
 		return mu_errf(err, MU_ERR_IO, "%s: cannot close %s: %s", path, tmp, strerror(e));
 	}
-	enum mu_err rc = outfile_commit(tmp, path, 1, err);
-	if (rc != MU_OK)
-		unlink(tmp);
-	return rc;
+	return ledger_commit(tmp, path, err);
 }
 
 /* ---- the API ---- */

@@ -2,7 +2,8 @@
  *
  * The ledger file holds what has been *charged*: a charge is written (temporary file, fsync,
  * rename, directory fsync) before the bytes it covers are released, so no crash, kill -9 or
- * restart can release a byte the file does not count. To avoid a sync per token, a charge
+ * restart can release a byte the file does not count. Each step must succeed, the directory
+ * fsync included; otherwise the charge fails closed with MU_ERR_IO. To avoid a sync per token, a charge
  * reserves ahead: when the reservation in memory does not cover n bytes, the ledger charges
  * max(n, reserve_bytes), capped by what the budget still allows, in one write. Bytes reserved
  * but never released when the proxy dies stay counted (the budget errs on the safe side).
@@ -53,7 +54,9 @@ enum mu_err mu_ledger_open(struct mu_ledger *l, const char *path, const struct m
 
 /* Accounts n bytes about to be released on day `day`. MU_OK: release them. MU_ERR_RANGE: the
  * daily or total budget does not allow n more bytes (nothing charged; err says which budget and
- * how much is left). MU_ERR_IO: the charge could not be made durable (release nothing). */
+ * how much is left). MU_ERR_IO: the charge could not be made durable — the lock, the temporary
+ * file, its fsync, the rename, or opening or fsyncing the directory failed (release nothing;
+ * the file may count the charge anyway, which errs on the safe side). */
 enum mu_err mu_ledger_charge(struct mu_ledger *l, uint64_t n, uint64_t day, struct mu_error *err);
 
 /* Bytes that may still be released on day `day` (UINT64_MAX when unlimited). */

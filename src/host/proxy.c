@@ -35,6 +35,7 @@ void mu_proxy_opts_default(struct mu_proxy_opts *o)
 	o->max_clients = MU_PROXY_MAX_CLIENTS;
 	o->read_timeout_ms = MU_WIRE_READ_TIMEOUT_MS;
 	o->reconnect_ms = MU_PROXY_DEFAULT_RECONNECT_MS;
+	o->drain_timeout_ms = MU_PROXY_DEFAULT_DRAIN_MS;
 }
 
 uint64_t proxy_now_ms(void) { return pal_now_ns() / 1000000u; }
@@ -88,6 +89,7 @@ static int audit_start(struct proxy *p)
 	jsonw_int(w, "max_clients", o->max_clients);
 	jsonw_int(w, "max_queue", MU_PROXY_MAX_QUEUE);
 	jsonw_int(w, "read_timeout_ms", o->read_timeout_ms);
+	jsonw_int(w, "drain_timeout_ms", o->drain_timeout_ms);
 	jsonw_begin(w, "ledger");
 	jsonw_int(w, "day", (int64_t)p->ledger.day);
 	jsonw_int(w, "day_bytes", (int64_t)p->ledger.day_bytes);
@@ -116,6 +118,8 @@ static void audit_stop(struct proxy *p, const char *why)
 		return;
 	jsonw_str(w, "reason", why);
 	jsonw_int(w, "attested", (int64_t)p->link.attested);
+	/* the link session in force: its count is not in an enclave_lost record yet */
+	jsonw_int(w, "stray_errors", (int64_t)p->link.stray_errors);
 	jsonw_int(w, "released_bytes", (int64_t)p->ledger.released_total);
 	jsonw_int(w, "day_bytes", (int64_t)p->ledger.day_bytes);
 	jsonw_int(w, "total_bytes", (int64_t)p->ledger.total_bytes);
@@ -154,8 +158,9 @@ static enum mu_err setup(struct proxy *p, struct mu_error *err)
 	    (rc = check_addr("--listen", o->listen_addr, err)) != MU_OK)
 		return rc;
 	if (o->max_clients == 0 || o->max_clients > MU_PROXY_CLIENTS_LIMIT || o->read_timeout_ms == 0 ||
-	    o->reconnect_ms == 0 || o->ledger.reserve_bytes == 0)
-		return mu_errf(err, MU_ERR_ARG, "max_clients, read_timeout_ms, reconnect_ms and the ledger reserve must be > 0");
+	    o->reconnect_ms == 0 || o->drain_timeout_ms == 0 || o->ledger.reserve_bytes == 0)
+		return mu_errf(err, MU_ERR_ARG,
+			       "max_clients, read_timeout_ms, reconnect_ms, drain_timeout_ms and the ledger reserve must be > 0");
 	if ((rc = load_filter(p, err)) != MU_OK)
 		return rc;
 	if ((rc = mu_bucket_init(&p->bucket, o->egress_bps, o->egress_burst, pal_now_ns(), err)) != MU_OK)
@@ -174,7 +179,11 @@ static enum mu_err setup(struct proxy *p, struct mu_error *err)
 	p->scratch_len = mu_msg_mem_size(MU_WIRE_MAX_FRAME);
 	p->scratch = malloc(p->scratch_len);
 	p->eg = malloc(MU_FRAME_HDR + MU_WIRE_MAX_FRAME + 1);
-	p->act.ns = malloc(PROXY_NS_CAP);
+	/* stream:false holds a whole response the max_size rule allows, plus one token frame's
+	 * text, so that nothing of it leaves before its end (see produce() in proxy_egress.c) */
+	uint64_t hold = p->fcfg.max_response_bytes < PROXY_NS_MAX ? p->fcfg.max_response_bytes : PROXY_NS_MAX;
+	p->act.ns_cap = (size_t)hold + MU_WIRE_MAX_TOKEN_TEXT;
+	p->act.ns = malloc(p->act.ns_cap);
 	p->link.ebuf = malloc(MU_WIRE_MAX_FRAME);
 	p->link.kbuf = malloc(MU_KBS_MAX_FRAME);
 	p->link.eout = malloc(PROXY_EOUT_CAP);
@@ -269,6 +278,9 @@ static enum mu_err serve_loop(struct proxy *p, struct mu_error *err)
 		next = proxy_act_next_ms(p);
 		if (next)
 			lower(&timeout, ms_until(next, now));
+		next = proxy_refused_next_ms(p);
+		if (next)
+			lower(&timeout, ms_until(next, now));
 		if (p->eg_len && !p->eg_credit && p->eg_wait_until_ns > now_ns)
 			lower(&timeout, (int)((p->eg_wait_until_ns - now_ns + 999999u) / 1000000u));
 		for (uint32_t i = 0; i < max; i++) {
@@ -315,6 +327,7 @@ static enum mu_err serve_loop(struct proxy *p, struct mu_error *err)
 		now = proxy_now_ms();
 		proxy_client_timers(p, now);
 		proxy_act_timers(p, now);
+		proxy_refused_flush(p, now, 0);
 		if (pr > 0 && (pfd[1].revents & POLLIN))
 			proxy_client_accept(p, now);
 	}
@@ -389,6 +402,7 @@ enum mu_err mu_proxy_run(const struct mu_proxy_opts *o, struct mu_error *err)
 	if (p->stop_signal)
 		fprintf(stderr, "mu proxy: %s, stopping\n", p->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
 	cancel_on_stop(p);
+	proxy_refused_flush(p, proxy_now_ms(), 1); /* every refusal is in some record */
 	audit_stop(p, rc == MU_OK ? (p->stop_signal == SIGINT ? "SIGINT" : "SIGTERM") : "error");
 	fprintf(stderr, "mu proxy: stopped\n");
 out:

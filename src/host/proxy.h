@@ -12,7 +12,11 @@
  *                  -> key: unlock to the enclave -> READY  | refused: audit, DOWN
  *                  -> ready: audit enclave_attested -> UP
  *                  Every step has a deadline; any failure closes both links, is audited and
- *                  retried after a backoff (reconnect_ms doubling up to 5 s).
+ *                  retried after a backoff (reconnect_ms doubling up to 5 s, back to
+ *                  reconnect_ms only once the link has stayed up for PROXY_LINK_STABLE_MS).
+ *                  Nothing the enclave chooses as text (error code names, decoder messages,
+ *                  the model name) reaches stderr or the audit log: only the proxy's own
+ *                  names for what it saw.
  *   clients        generate / cancel only. A generate is checked (link up, budget left,
  *                  queue room), audited, re-encoded and queued; one request at a time goes
  *                  to the enclave.
@@ -45,6 +49,8 @@
 #define MU_PROXY_DEFAULT_RESERVE 4096u
 #define MU_PROXY_DEFAULT_RECONNECT_MS 500u
 #define MU_PROXY_MAX_BACKOFF_MS 5000u
+#define MU_PROXY_DEFAULT_DRAIN_MS 180000u /* the enclave's done/error after a cancel (--drain-timeout-ms) */
+#define MU_PROXY_DRAIN_MAX_MS 3600000u
 #define MU_PROXY_CLIENTS_LIMIT 1024u /* largest --max-clients (each client holds 2 MiB of buffers) */
 
 struct mu_proxy_opts {
@@ -61,6 +67,7 @@ struct mu_proxy_opts {
 	uint32_t max_clients;
 	uint32_t read_timeout_ms;
 	uint32_t reconnect_ms;
+	uint32_t drain_timeout_ms; /* a cancelled request must end within this, or the link is dropped */
 };
 
 void mu_proxy_opts_default(struct mu_proxy_opts *o);
@@ -81,10 +88,17 @@ enum mu_err mu_proxy_run(const struct mu_proxy_opts *o, struct mu_error *err);
 #define PROXY_EVIDENCE_MS 30000u /* the enclave's evidence after hello */
 #define PROXY_KEY_MS 10000u      /* the broker's answer to the evidence */
 #define PROXY_READY_MS 120000u   /* unsealing and loading the model after unlock */
-#define PROXY_DRAIN_MS 30000u    /* the enclave's done/error after a cancel */
-#define PROXY_NS_CAP MU_WIRE_MAX_FRAME /* text of a stream:false response held until its end */
+#define PROXY_LINK_STABLE_MS 30000u /* up this long: the reconnect backoff starts over */
+/* stream:false: the text is held until the end in max_response_bytes + one token frame's text
+ * (so a response the max_size rule lets through never leaves before its end), at most this. */
+#define PROXY_NS_MAX ((size_t)64 << 20)
+#define PROXY_REFUSED_INTERVAL_MS 1000u /* at most one `refused` record per code this often */
+#define PROXY_MAX_REFUSALS 8u           /* refusals one connection gets before it is closed */
 
-enum proxy_req { PROXY_REQ_NONE = 0, PROXY_REQ_QUEUED, PROXY_REQ_ACTIVE };
+/* A client's request: QUEUED (waiting; in p->queue), CANCELLED (cancelled while queued: owes
+ * the client a done(cancelled), no closing record yet), ANSWERED (its closing record is
+ * written; only its last frame is still to be written), ACTIVE (p->act is this request). */
+enum proxy_req { PROXY_REQ_NONE = 0, PROXY_REQ_QUEUED, PROXY_REQ_CANCELLED, PROXY_REQ_ANSWERED, PROXY_REQ_ACTIVE };
 
 struct proxy_client {
 	int fd; /* -1: free slot */
@@ -104,7 +118,8 @@ struct proxy_client {
 	enum proxy_req req;
 	char req_id[MU_WIRE_MAX_ID + 1];
 	int req_stream;
-	int req_local_done; /* cancelled while queued: owes the client a done(cancelled) */
+	int64_t req_max_tokens;
+	uint32_t refusals;  /* requests refused on this connection (closed at PROXY_MAX_REFUSALS) */
 	uint8_t *req_buf;   /* MU_WIRE_MAX_FRAME bytes: the re-encoded generate body */
 	size_t req_len;
 	uint64_t req_t0_ms;
@@ -133,6 +148,8 @@ struct proxy_link {
 	uint64_t deadline_ms; /* of the current attestation step */
 	uint64_t retry_at_ms;
 	uint32_t backoff_ms;
+	uint64_t up_since_ms; /* when the link came up */
+	uint64_t stray_errors; /* error frames about no running request in this link session */
 	char last_fail[400]; /* the last failure printed and audited (repeats are not) */
 	int fail_pending;    /* proxy_link_fail_later was called */
 	char fail_why[400];
@@ -143,6 +160,7 @@ struct proxy_link {
 	char format[32];
 	int insecure;
 	char model[MU_WIRE_MAX_MODEL_NAME + 1];
+	char first_model[MU_WIRE_MAX_MODEL_NAME + 1]; /* the name at this process's first attestation */
 	int64_t n_ctx, max_tokens, egress_bps, egress_burst;
 	uint64_t attested; /* times attested */
 };
@@ -162,21 +180,34 @@ struct proxy_active {
 	char id[MU_WIRE_MAX_ID + 1];
 	char client_name[PROXY_NAME_MAX];
 	int stream;
+	int64_t max_tokens; /* the request's */
 	int cancel_sent;
 	int enclave_done;      /* the enclave ended the request (done or error) or cannot any more */
 	int audited;           /* its closing record (response or blocked) is written */
 	int pending_release;   /* the filter may have bytes to release */
 	uint64_t t0_ms;        /* accepted */
+	uint64_t fwd_ms;       /* forwarded to the enclave */
 	uint64_t drain_deadline_ms;
 	uint64_t text_released;  /* text bytes framed for the client */
 	uint64_t bytes_released; /* frame bytes (token, done) charged and queued for the client */
 	uint64_t frames;
 	enum mu_finish finish;
-	int64_t prompt_tokens, completion_tokens, elapsed_ms;
+	int64_t prompt_tokens, completion_tokens; /* the enclave's done, checked */
+	int64_t elapsed_ms; /* the proxy's own measure: forwarded to the enclave's done */
 	/* stream:false: text released by the filter, sent as token frames at the end */
-	uint8_t *ns; /* PROXY_NS_CAP bytes */
-	size_t ns_len, ns_off;
+	uint8_t *ns; /* ns_cap bytes */
+	size_t ns_cap, ns_len, ns_off;
 	int ns_flushing; /* the buffer filled up before the end: sending it now */
+};
+
+/* Refusals of one code folded into one `refused` record per PROXY_REFUSED_INTERVAL_MS. */
+struct proxy_refusals {
+	int recorded;      /* a record for this code was written (at last_ms) */
+	uint64_t last_ms;
+	uint64_t pending;  /* refusals since then, not yet in a record */
+	char client[PROXY_NAME_MAX]; /* the latest of them */
+	char id[MU_WIRE_MAX_ID + 1];
+	int has_id;
 };
 
 struct proxy {
@@ -208,6 +239,7 @@ struct proxy {
 	size_t scratch_len;
 	struct mu_msg msg;
 	uint8_t rel[MU_WIRE_MAX_TOKEN_TEXT]; /* released filter bytes for one token frame */
+	struct proxy_refusals refusals[MU_WIRE_CODE_COUNT];
 	int failed_closed; /* the audit log or the ledger failed: say so once */
 	int audit_open;
 	int stop_signal;
@@ -233,7 +265,12 @@ const char *proxy_code_message(enum mu_wire_code code);
 void proxy_client_timers(struct proxy *p, uint64_t now);
 uint64_t proxy_client_next_ms(const struct proxy *p, const struct proxy_client *c); /* 0: none */
 int proxy_client_wants_write(const struct proxy *p, const struct proxy_client *c, uint64_t now_ns);
-void proxy_audit_refused(struct proxy *p, const char *client, const char *id, enum mu_wire_code code);
+/* Records a refusal: written at once when no `refused` record for this code was written in the
+ * last PROXY_REFUSED_INTERVAL_MS, else counted and folded into the next one. */
+void proxy_audit_refused(struct proxy *p, const char *client, const char *id, enum mu_wire_code code, uint64_t now);
+/* Writes the folded refusals whose interval is over (all of them when force). */
+void proxy_refused_flush(struct proxy *p, uint64_t now, int force);
+uint64_t proxy_refused_next_ms(const struct proxy *p); /* 0: none */
 
 /* proxy_egress.c */
 void proxy_pump(struct proxy *p, uint64_t now);

@@ -53,7 +53,17 @@ const char *proxy_code_message(enum mu_wire_code code)
 
 static int client_index(const struct proxy *p, const struct proxy_client *c) { return (int)(c - p->clients); }
 
-void proxy_audit_refused(struct proxy *p, const char *client, const char *id, enum mu_wire_code code)
+/* ---- refusals ----
+ *
+ * A refusal costs a client nothing, so without a limit any client could make the proxy write
+ * (and fsync) audit records as fast as it can send frames or connect. Per code, at most one
+ * `refused` record is written per PROXY_REFUSED_INTERVAL_MS: the first refusal after a quiet
+ * interval at once, the ones after it counted and folded into one record when the interval is
+ * over (or at stop). A record stands for 1 + suppressed refusals: the one it names (the latest)
+ * and `suppressed` earlier ones of the same code since the previous record of that code. */
+
+static void write_refused(struct proxy *p, const char *client, const char *id, enum mu_wire_code code,
+			  uint64_t suppressed)
 {
 	struct jsonw *w = proxy_audit_begin(p, "refused");
 	if (!w)
@@ -64,7 +74,50 @@ void proxy_audit_refused(struct proxy *p, const char *client, const char *id, en
 	else
 		jsonw_null(w, "id");
 	jsonw_str(w, "code", mu_wire_code_name(code));
+	jsonw_int(w, "suppressed", (int64_t)suppressed);
 	proxy_audit_commit(p); /* a refusal releases nothing, so it goes out either way */
+}
+
+void proxy_audit_refused(struct proxy *p, const char *client, const char *id, enum mu_wire_code code, uint64_t now)
+{
+	if ((unsigned)code >= MU_WIRE_CODE_COUNT)
+		code = MU_WIRE_INTERNAL;
+	struct proxy_refusals *r = &p->refusals[code];
+	if (r->pending == 0 && (!r->recorded || now - r->last_ms >= PROXY_REFUSED_INTERVAL_MS)) {
+		r->recorded = 1;
+		r->last_ms = now;
+		write_refused(p, client, id, code, 0);
+		return;
+	}
+	r->pending++;
+	snprintf(r->client, sizeof r->client, "%s", client);
+	r->has_id = id != NULL;
+	snprintf(r->id, sizeof r->id, "%s", id ? id : "");
+}
+
+void proxy_refused_flush(struct proxy *p, uint64_t now, int force)
+{
+	for (unsigned k = 0; k < MU_WIRE_CODE_COUNT; k++) {
+		struct proxy_refusals *r = &p->refusals[k];
+		if (r->pending == 0 || (!force && now - r->last_ms < PROXY_REFUSED_INTERVAL_MS))
+			continue;
+		write_refused(p, r->client, r->has_id ? r->id : NULL, (enum mu_wire_code)k, r->pending - 1);
+		r->pending = 0;
+		r->recorded = 1;
+		r->last_ms = now;
+	}
+}
+
+uint64_t proxy_refused_next_ms(const struct proxy *p)
+{
+	uint64_t t = 0;
+	for (unsigned k = 0; k < MU_WIRE_CODE_COUNT; k++) {
+		const struct proxy_refusals *r = &p->refusals[k];
+		uint64_t due = r->last_ms + PROXY_REFUSED_INTERVAL_MS;
+		if (r->pending && (!t || due < t))
+			t = due;
+	}
+	return t;
 }
 
 static void audit_timeout(struct proxy *p, const struct proxy_client *c, const char *during, uint64_t pending)
@@ -218,7 +271,6 @@ void proxy_client_close(struct proxy *p, struct proxy_client *c, const char *why
 	c->fd = -1;
 	p->n_clients--;
 	c->req = PROXY_REQ_NONE;
-	c->req_local_done = 0;
 	c->ctl_len = c->ctl_off = 0;
 	c->mid = 0;
 	c->closing = c->draining = 0;
@@ -235,6 +287,20 @@ static void start_closing(struct proxy *p, struct proxy_client *c, uint64_t now)
 
 /* ---- reading ---- */
 
+/* A generate refused before admission: audited (rate-limited), answered, and counted against
+ * the connection, which is closed at its PROXY_MAX_REFUSALS-th refusal. */
+static void refuse(struct proxy *p, struct proxy_client *c, const char *id, enum mu_wire_code code,
+		   const char *message, uint64_t now)
+{
+	proxy_audit_refused(p, c->name, id, code, now);
+	if (++c->refusals < PROXY_MAX_REFUSALS) {
+		proxy_client_error(p, c, id, code, message);
+		return;
+	}
+	proxy_client_error(p, c, id, code, "too many refused requests on this connection; closing");
+	start_closing(p, c, now);
+}
+
 static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *m, uint64_t now)
 {
 	const char *id = m->id;
@@ -244,21 +310,18 @@ static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *
 		return;
 	}
 	if (p->link.state != PROXY_LINK_UP) {
-		proxy_audit_refused(p, c->name, id, MU_WIRE_ENCLAVE_UNAVAILABLE);
-		proxy_client_error(p, c, id, MU_WIRE_ENCLAVE_UNAVAILABLE, NULL);
+		refuse(p, c, id, MU_WIRE_ENCLAVE_UNAVAILABLE, NULL, now);
 		return;
 	}
 	/* no budget left: less than the smallest complete answer (a done frame) */
 	size_t dn = mu_msg_done(done, sizeof done, id, MU_FINISH_CANCELLED, 0, 0, 0);
 	uint64_t left = mu_ledger_remaining(&p->ledger, mu_ledger_day(proxy_wall_ms() / 1000u));
 	if (left < MU_FRAME_HDR + dn) {
-		proxy_audit_refused(p, c->name, id, MU_WIRE_BUDGET_EXHAUSTED);
-		proxy_client_error(p, c, id, MU_WIRE_BUDGET_EXHAUSTED, NULL);
+		refuse(p, c, id, MU_WIRE_BUDGET_EXHAUSTED, NULL, now);
 		return;
 	}
 	if (p->n_queue >= MU_PROXY_MAX_QUEUE) {
-		proxy_audit_refused(p, c->name, id, MU_WIRE_OVER_CAPACITY);
-		proxy_client_error(p, c, id, MU_WIRE_OVER_CAPACITY, "too many requests are queued; try again later");
+		refuse(p, c, id, MU_WIRE_OVER_CAPACITY, "too many requests are queued; try again later", now);
 		return;
 	}
 	/* re-encoded from the decoded message: the enclave never sees a client's bytes */
@@ -288,9 +351,9 @@ static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *
 		return;
 	}
 	c->req = PROXY_REQ_QUEUED;
-	c->req_local_done = 0;
 	snprintf(c->req_id, sizeof c->req_id, "%s", id);
 	c->req_stream = m->generate.stream != 0;
+	c->req_max_tokens = m->generate.max_tokens;
 	c->req_len = n;
 	c->req_t0_ms = now;
 	p->queue[p->n_queue++] = (uint32_t)client_index(p, c);
@@ -397,7 +460,7 @@ void proxy_client_accept(struct proxy *p, uint64_t now)
 			char name[PROXY_NAME_MAX], body[320];
 			uint8_t frame[MU_FRAME_HDR + sizeof body];
 			snprintf(name, sizeof name, "c%llu %s", (unsigned long long)serial, peer);
-			proxy_audit_refused(p, name, NULL, MU_WIRE_OVER_CAPACITY);
+			proxy_audit_refused(p, name, NULL, MU_WIRE_OVER_CAPACITY, now);
 			size_t n = mu_msg_error(body, sizeof body, NULL, MU_WIRE_OVER_CAPACITY,
 						"too many clients are connected; try again later");
 			if (n && mu_frame_header(frame, n, MU_WIRE_MAX_FRAME, NULL) == MU_OK) {
@@ -421,7 +484,7 @@ void proxy_client_accept(struct proxy *p, uint64_t now)
 		c->ctl_len = c->ctl_off = 0;
 		c->mid = c->closing = c->draining = 0;
 		c->req = PROXY_REQ_NONE;
-		c->req_local_done = 0;
+		c->refusals = 0;
 		p->n_clients++;
 	}
 }

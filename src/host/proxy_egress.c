@@ -10,7 +10,14 @@
  * enclave is not read (proxy_act_may_read), so its socket fills and its writes wait.
  *
  * Every request accepted (audited "request") ends with exactly one closing record: "response"
- * (a done, an error, a client gone) or "blocked" (the filter). */
+ * (a done, an error, a client gone) or "blocked" (the filter). For the active request
+ * p->act.audited says whether it is written; for one that never reached the enclave the
+ * client's req state does (QUEUED and CANCELLED: not yet; ANSWERED: written).
+ *
+ * Nothing the enclave says reaches a client unchecked: token text passes the filter, an error
+ * is passed on by its code only, and a done's usage must be plausible (completion_tokens at
+ * most the request's max_tokens, prompt_tokens at most the enclave's n_ctx) while its
+ * elapsed_ms is replaced by the proxy's own measure. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
@@ -171,7 +178,9 @@ static void send_cancel(struct proxy *p, uint64_t now)
 	if (n == 0 || proxy_link_send(p, body, n, now) != 0)
 		proxy_link_fail_later(p, "a cancel for the enclave could not be queued");
 	a->cancel_sent = 1;
-	a->drain_deadline_ms = now + PROXY_DRAIN_MS;
+	/* Generous: an enclave still evaluating a long prompt answers the cancel only when it next
+	 * looks at its channel; a silent one still loses the link at this deadline. */
+	a->drain_deadline_ms = now + p->o->drain_timeout_ms;
 }
 
 /* After the client has its answer: wait for the enclave to end the request, or end it now. */
@@ -313,7 +322,9 @@ static int produce(struct proxy *p, uint64_t now)
 	}
 	/* stream:false: the same filter and charges, but the text goes out at the end */
 	while (a->pending_release && !a->ns_flushing) {
-		if (a->ns_len + MU_WIRE_MAX_TOKEN_TEXT > PROXY_NS_CAP) {
+		/* ns_cap is max_response_bytes + MU_WIRE_MAX_TOKEN_TEXT: with the max_size rule
+		 * blocking, the filter blocks before the hold fills, so nothing leaves before the end */
+		if (a->ns_len + MU_WIRE_MAX_TOKEN_TEXT > a->ns_cap) {
 			a->ns_flushing = 1;
 			break;
 		}
@@ -345,21 +356,22 @@ static int produce(struct proxy *p, uint64_t now)
 }
 
 /* A done(cancelled) owed to a client whose queued request it cancelled: charged and metered
- * like every done frame. */
+ * like every done frame. Its closing record is written before the frame is queued, and the
+ * request is ANSWERED from then on, so that nothing (the client leaving before the frame is
+ * out) can record it a second time. */
 static int local_done(struct proxy *p, uint64_t now)
 {
 	uint32_t n = p->o->max_clients;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = (p->local_rr + k) % n;
 		struct proxy_client *c = &p->clients[i];
-		if (c->fd < 0 || c->req != PROXY_REQ_QUEUED || !c->req_local_done)
+		if (c->fd < 0 || c->req != PROXY_REQ_CANCELLED)
 			continue;
 		p->local_rr = i + 1;
 		struct mu_error err = {0};
 		size_t len = mu_msg_done((char *)p->eg + MU_FRAME_HDR, MU_WIRE_MAX_FRAME + 1, c->req_id,
 					 MU_FINISH_CANCELLED, 0, 0, 0);
 		enum mu_err rc = len ? mu_ledger_charge(&p->ledger, MU_FRAME_HDR + len, today(), &err) : MU_ERR_INTERNAL;
-		c->req_local_done = 0;
 		if (rc != MU_OK) {
 			enum mu_wire_code code = rc == MU_ERR_RANGE ? MU_WIRE_BUDGET_EXHAUSTED : MU_WIRE_INTERNAL;
 			audit_unforwarded(p, c, NULL, mu_wire_code_name(code), now);
@@ -378,6 +390,7 @@ static int local_done(struct proxy *p, uint64_t now)
 			c->req = PROXY_REQ_NONE;
 			continue;
 		}
+		c->req = PROXY_REQ_ANSWERED;
 		eg_put(p, len, (int)i, PROXY_EG_LOCAL_DONE);
 		return 1;
 	}
@@ -395,14 +408,18 @@ static int start_next(struct proxy *p, uint64_t now)
 	proxy_queue_remove(p, 0);
 	struct proxy_active *a = &p->act;
 	uint8_t *ns = a->ns;
+	size_t ns_cap = a->ns_cap;
 	memset(a, 0, sizeof *a);
 	a->ns = ns;
+	a->ns_cap = ns_cap;
 	a->phase = PROXY_ACT_STREAM;
 	a->client = (int)ci;
 	snprintf(a->id, sizeof a->id, "%s", c->req_id);
 	snprintf(a->client_name, sizeof a->client_name, "%s", c->name);
 	a->stream = c->req_stream;
+	a->max_tokens = c->req_max_tokens;
 	a->t0_ms = c->req_t0_ms;
+	a->fwd_ms = now;
 	mu_filter_start(&p->filter, &p->fcfg);
 	c->req = PROXY_REQ_ACTIVE;
 	return 1;
@@ -433,9 +450,8 @@ void proxy_egress_written(struct proxy *p, int ci, int kind)
 {
 	if (kind == PROXY_EG_DONE && p->act.phase == PROXY_ACT_FINISH && p->act.client == ci) {
 		act_end(p);
-	} else if (kind == PROXY_EG_LOCAL_DONE) {
+	} else if (kind == PROXY_EG_LOCAL_DONE && p->clients[ci].req == PROXY_REQ_ANSWERED) {
 		p->clients[ci].req = PROXY_REQ_NONE;
-		p->clients[ci].req_local_done = 0;
 	}
 }
 
@@ -453,6 +469,40 @@ int proxy_act_may_read(const struct proxy *p)
 }
 
 /* ---- events ---- */
+
+/* The enclave's done must be possible for this request: no more completion tokens than the
+ * request allowed, no longer a prompt than the enclave's context. Otherwise the numbers are not
+ * passed on: the request fails with internal (recorded as implausible_done, then the response
+ * with error internal); 0 is returned. The numbers themselves are not recorded: they are
+ * whatever the enclave chose. */
+static int done_plausible(struct proxy *p, const struct mu_msg *m, uint64_t now)
+{
+	struct proxy_active *a = &p->act;
+	const char *field = NULL;
+	int64_t limit = 0;
+	if (m->done.completion_tokens < 0 || m->done.completion_tokens > a->max_tokens) {
+		field = "completion_tokens";
+		limit = a->max_tokens;
+	} else if (m->done.prompt_tokens < 0 || m->done.prompt_tokens > p->link.n_ctx) {
+		field = "prompt_tokens";
+		limit = p->link.n_ctx;
+	}
+	if (!field)
+		return 1;
+	fprintf(stderr, "mu proxy: request %s: the enclave's done has an implausible %s (allowed 0..%lld); failing it\n",
+		a->id, field, (long long)limit);
+	struct jsonw *w = proxy_audit_begin(p, "implausible_done");
+	if (w) {
+		jsonw_str(w, "client", a->client_name);
+		jsonw_str(w, "id", a->id);
+		jsonw_str(w, "field", field);
+		jsonw_int(w, "limit", limit);
+		proxy_audit_commit(p); /* it releases nothing either way */
+	}
+	act_fail(p, MU_WIRE_INTERNAL, "the enclave ended the request with an implausible done; nothing more is released",
+		 now);
+	return 0;
+}
 
 void proxy_act_enclave_frame(struct proxy *p, const struct mu_msg *m, uint64_t now)
 {
@@ -477,10 +527,12 @@ void proxy_act_enclave_frame(struct proxy *p, const struct mu_msg *m, uint64_t n
 		if (a->phase != PROXY_ACT_STREAM)
 			return;
 		a->enclave_done = 1;
+		a->elapsed_ms = (int64_t)(now > a->fwd_ms ? now - a->fwd_ms : 0); /* ours, not the enclave's */
+		if (!done_plausible(p, m, now))
+			return;
 		a->finish = m->done.finish;
 		a->prompt_tokens = m->done.prompt_tokens;
 		a->completion_tokens = m->done.completion_tokens;
-		a->elapsed_ms = m->done.elapsed_ms;
 		if (mu_filter_finish(&p->filter) == MU_FILTER_BLOCKED) {
 			act_block(p, p->filter.rule, p->filter.at, now);
 			return;
@@ -492,7 +544,9 @@ void proxy_act_enclave_frame(struct proxy *p, const struct mu_msg *m, uint64_t n
 		/* An error about a request carries its id (ours are always valid); one without an id
 		 * answers some other frame and never ends the running request. */
 		if (!ours) {
-			fprintf(stderr, "mu proxy: the enclave sent error %s about no running request\n", m->error.code_name);
+			/* counted, never printed one by one: stderr and the audit log get one count per
+			 * link session (the enclave_lost record, or proxy_stop) */
+			p->link.stray_errors++;
 			return;
 		}
 		if (a->phase == PROXY_ACT_DRAIN) {
@@ -559,12 +613,13 @@ void proxy_act_client_gone(struct proxy *p, struct proxy_client *c)
 		if (kind == PROXY_EG_DONE && a->client == ci && a->phase == PROXY_ACT_FINISH)
 			act_end(p); /* its record is written; the client just did not take the done */
 	}
-	if (c->req == PROXY_REQ_QUEUED) {
-		if (!c->req_local_done)
+	if (c->req == PROXY_REQ_QUEUED || c->req == PROXY_REQ_CANCELLED) {
+		if (c->req == PROXY_REQ_QUEUED)
 			queue_remove_client(p, (uint32_t)ci);
-		audit_unforwarded(p, c, c->req_local_done ? "cancelled" : NULL, "client_gone", now);
+		audit_unforwarded(p, c, c->req == PROXY_REQ_CANCELLED ? "cancelled" : NULL, "client_gone", now);
 		c->req = PROXY_REQ_NONE;
-		c->req_local_done = 0;
+	} else if (c->req == PROXY_REQ_ANSWERED) {
+		c->req = PROXY_REQ_NONE; /* recorded already; its done frame was dropped above */
 	} else if (c->req == PROXY_REQ_ACTIVE && a->client == ci) {
 		drop_unstarted(p);
 		act_audit(p, NULL, "client_gone", now);
@@ -576,9 +631,9 @@ void proxy_act_client_cancel(struct proxy *p, struct proxy_client *c, const char
 {
 	struct proxy_active *a = &p->act;
 	int ci = (int)(c - p->clients);
-	if (c->req == PROXY_REQ_QUEUED && !c->req_local_done && !strcmp(id, c->req_id)) {
+	if (c->req == PROXY_REQ_QUEUED && !strcmp(id, c->req_id)) {
 		queue_remove_client(p, (uint32_t)ci);
-		c->req_local_done = 1; /* answered with done(cancelled) by proxy_pump */
+		c->req = PROXY_REQ_CANCELLED; /* answered with done(cancelled) by proxy_pump */
 		return;
 	}
 	if (c->req == PROXY_REQ_ACTIVE && a->client == ci && a->phase == PROXY_ACT_STREAM && !strcmp(id, a->id))

@@ -9,8 +9,18 @@
  *
  * Every step has a deadline. Any failure closes both connections, is printed and audited once
  * (an identical failure repeating on every retry is not repeated in the log) and is retried
- * after a backoff that starts at --reconnect-ms and doubles up to MU_PROXY_MAX_BACKOFF_MS.
- * Connecting is the one blocking call, bounded by PROXY_CONNECT_MS. */
+ * after a backoff that starts at --reconnect-ms and doubles up to MU_PROXY_MAX_BACKOFF_MS. It
+ * starts over only when the link had stayed up for PROXY_LINK_STABLE_MS: an enclave that
+ * drops the link soon after each attestation cannot make the proxy cycle it fast.
+ * Connecting is the one blocking call, bounded by PROXY_CONNECT_MS.
+ *
+ * What is printed and audited about the enclave is the proxy's own text: a code the enclave
+ * names is shown as mu_wire_code_name() of the code it maps to ("unknown" when it maps to
+ * none), a frame that does not decode by the decoder's code only (the decoder's message may
+ * quote the enclave's member names), the evidence format by the broker-known format's name,
+ * and the model name of `ready` by a SHA-256 prefix in the audit log (on stderr in full only
+ * at the first attestation, or when it is the same name again). Error frames about no running
+ * request are counted, and the count is reported once per link session. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -19,8 +29,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "attest/evidence.h"
 #include "host/proxy.h"
 #include "pal/net.h"
+#include "seal/crypto.h"
 
 static const char *state_name(enum proxy_link_state s)
 {
@@ -82,30 +94,56 @@ static void go_down(struct proxy *p, const char *why, const char *kbs_code, uint
 {
 	struct proxy_link *l = &p->link;
 	enum proxy_link_state was = l->state;
+	uint64_t stray = l->stray_errors;
 	if (was == PROXY_LINK_UP)
 		proxy_act_link_lost(p);
 	reset_io(l);
 	l->state = PROXY_LINK_DOWN;
-	if (was == PROXY_LINK_UP)
+	l->stray_errors = 0;
+	/* the backoff starts over only after a link that stayed up a while; one that fails again
+	 * soon after attesting keeps doubling it */
+	if (was == PROXY_LINK_UP && now - l->up_since_ms >= PROXY_LINK_STABLE_MS)
 		l->backoff_ms = p->o->reconnect_ms;
 	l->retry_at_ms = now + l->backoff_ms;
-	if (strcmp(why, l->last_fail) != 0) {
+	if (stray)
+		fprintf(stderr, "mu proxy: the enclave sent %llu error frame(s) about no running request in this link session\n",
+			(unsigned long long)stray);
+	/* A refusal repeats "the same failure" when the broker's code is the same, whatever its
+	 * message says (it may quote numbers from the enclave's evidence). */
+	char key[sizeof l->last_fail];
+	snprintf(key, sizeof key, "%s%s", kbs_code ? "refused: " : "", kbs_code ? kbs_code : why);
+	if (strcmp(key, l->last_fail) != 0 || stray) {
 		fprintf(stderr, "mu proxy: enclave link down (at %s): %s; retrying in %u ms\n", state_name(was), why,
 			l->backoff_ms);
 		struct jsonw *w = proxy_audit_begin(p, kbs_code ? "enclave_refused" : "enclave_lost");
 		if (w) {
 			jsonw_str(w, "phase", state_name(was));
 			if (kbs_code) {
+				/* The refused evidence's measurement and key id are the enclave's choice. In
+				 * full while this process has attested nothing (an operator setting up a
+				 * policy needs them; with the deduplication above that is a few records at
+				 * most); after that as SHA-256 prefixes, or an enclave that holds the model
+				 * could alternate good and bad evidence to write 48 bytes of its choosing
+				 * into the log per cycle. */
 				jsonw_str(w, "code", kbs_code);
-				jsonw_hex(w, "measurement", l->measurement, sizeof l->measurement);
-				jsonw_hex(w, "key_id", l->key_id, sizeof l->key_id);
+				if (!l->attested) {
+					jsonw_hex(w, "measurement", l->measurement, sizeof l->measurement);
+					jsonw_hex(w, "key_id", l->key_id, sizeof l->key_id);
+				} else {
+					uint8_t d[MU_SHA256_LEN];
+					mu_sha256(l->measurement, sizeof l->measurement, d);
+					jsonw_hex(w, "measurement_sha256", d, 8);
+					mu_sha256(l->key_id, sizeof l->key_id, d);
+					jsonw_hex(w, "key_id_sha256", d, 8);
+				}
 			} else {
 				jsonw_str(w, "reason", why);
+				jsonw_int(w, "stray_errors", (int64_t)stray);
 			}
 			jsonw_int(w, "retry_ms", l->backoff_ms);
 			proxy_audit_commit(p);
 		}
-		snprintf(l->last_fail, sizeof l->last_fail, "%s", why);
+		snprintf(l->last_fail, sizeof l->last_fail, "%s", key);
 	}
 	uint32_t next = l->backoff_ms * 2;
 	l->backoff_ms = next > MU_PROXY_MAX_BACKOFF_MS ? MU_PROXY_MAX_BACKOFF_MS : next;
@@ -218,7 +256,7 @@ static void on_evidence(struct proxy *p, const struct mu_msg *m, const uint8_t *
 	char why[160];
 	if (m->type != MU_MSG_EVIDENCE) {
 		if (m->type == MU_MSG_ERROR)
-			snprintf(why, sizeof why, "the enclave answered hello with error %s", m->error.code_name);
+			snprintf(why, sizeof why, "the enclave answered hello with error %s", mu_wire_code_name(m->error.code));
 		else
 			snprintf(why, sizeof why, "the enclave answered hello with %s", mu_msg_type_name(m->type));
 		proxy_link_fail(p, why, now);
@@ -230,7 +268,9 @@ static void on_evidence(struct proxy *p, const struct mu_msg *m, const uint8_t *
 	}
 	memcpy(l->measurement, m->evidence.measurement, sizeof l->measurement);
 	memcpy(l->key_id, m->evidence.key_id, sizeof l->key_id);
-	snprintf(l->format, sizeof l->format, "%s", m->evidence.format);
+	/* the format's name as the broker knows it (it releases nothing for any other) */
+	const struct mu_evidence_format *f = mu_evidence_format_find(m->evidence.format, strlen(m->evidence.format));
+	snprintf(l->format, sizeof l->format, "%s", f ? f->name : "unknown");
 	/* relayed unchanged: the broker checks exactly what the enclave said */
 	if (len > MU_KBS_MAX_FRAME ||
 	    queue_frame(l->kout, PROXY_KOUT_CAP, &l->kout_len, &l->kout_off, body, len, MU_KBS_MAX_FRAME) != 0) {
@@ -244,10 +284,12 @@ static void on_evidence(struct proxy *p, const struct mu_msg *m, const uint8_t *
 static void on_ready(struct proxy *p, const struct mu_msg *m, uint64_t now)
 {
 	struct proxy_link *l = &p->link;
-	char why[160], mhex[65];
+	char why[160], mhex[65], mname[MU_WIRE_MAX_MODEL_NAME + 112];
+	uint8_t msha[MU_SHA256_LEN];
 	if (m->type != MU_MSG_READY) {
 		if (m->type == MU_MSG_ERROR)
-			snprintf(why, sizeof why, "the enclave did not accept the key: error %s", m->error.code_name);
+			snprintf(why, sizeof why, "the enclave did not accept the key: error %s",
+				 mu_wire_code_name(m->error.code));
 		else
 			snprintf(why, sizeof why, "the enclave answered unlock with %s", mu_msg_type_name(m->type));
 		proxy_link_fail(p, why, now);
@@ -258,13 +300,25 @@ static void on_ready(struct proxy *p, const struct mu_msg *m, uint64_t now)
 	l->max_tokens = m->ready.max_tokens;
 	l->egress_bps = m->ready.egress_bytes_per_s;
 	l->egress_burst = m->ready.egress_burst_bytes;
+	/* The name is the enclave's text (at most 64 printable ASCII characters). The audit log
+	 * records only a SHA-256 prefix of it; stderr shows it in full at this process's first
+	 * attestation, or when it is that name again, so an enclave that re-attests over and over
+	 * cannot write fresh text of its choosing each time. */
+	mu_sha256(l->model, strlen(l->model), msha);
+	hex(msha, 8, mhex);
+	if (!l->first_model[0])
+		snprintf(l->first_model, sizeof l->first_model, "%s", l->model);
+	if (!strcmp(l->model, l->first_model))
+		snprintf(mname, sizeof mname, "%s", l->model);
+	else
+		snprintf(mname, sizeof mname, "sha256:%s (not the first attestation's name)", mhex);
 	struct jsonw *w = proxy_audit_begin(p, "enclave_attested");
 	if (w) {
 		jsonw_hex(w, "measurement", l->measurement, sizeof l->measurement);
 		jsonw_hex(w, "key_id", l->key_id, sizeof l->key_id);
 		jsonw_str(w, "format", l->format);
 		jsonw_bool(w, "insecure", l->insecure);
-		jsonw_str(w, "model", l->model);
+		jsonw_str(w, "model_sha256", mhex);
 		jsonw_int(w, "n_ctx", l->n_ctx);
 		jsonw_int(w, "max_tokens", l->max_tokens);
 		jsonw_int(w, "egress_bytes_per_s", l->egress_bps);
@@ -276,14 +330,15 @@ static void on_ready(struct proxy *p, const struct mu_msg *m, uint64_t now)
 	}
 	l->state = PROXY_LINK_UP;
 	l->last_fail[0] = '\0';
-	l->backoff_ms = p->o->reconnect_ms;
+	l->up_since_ms = now; /* the backoff is left as it is until the link has proved stable */
+	l->stray_errors = 0;
 	l->attested++;
 	hex(l->measurement, sizeof l->measurement, mhex);
 	if (l->insecure)
 		fprintf(stderr, "mu proxy: enclave attested: measurement %s, model %s (dev evidence: INSECURE)\n", mhex,
-			l->model);
+			mname);
 	else
-		fprintf(stderr, "mu proxy: enclave attested: measurement %s, model %s (evidence %s)\n", mhex, l->model,
+		fprintf(stderr, "mu proxy: enclave attested: measurement %s, model %s (evidence %s)\n", mhex, mname,
 			l->format);
 }
 
@@ -292,13 +347,13 @@ static void on_enclave_frame(struct proxy *p, const uint8_t *body, size_t len, u
 	struct proxy_link *l = &p->link;
 	struct mu_msg *m = &p->msg;
 	struct mu_error err = {0};
-	char why[MU_ERROR_MSG_MAX + 96];
+	char why[128];
 	enum mu_wire_code code = mu_msg_decode(m, body, len, p->scratch, p->scratch_len, &err);
 	if (code != MU_WIRE_OK) {
 		if (l->state == PROXY_LINK_UP && proxy_act_enclave_bad_frame(p, code, now) == 0)
 			return;
-		snprintf(why, sizeof why, "the enclave sent a frame that does not decode (%s: %s)", mu_wire_code_name(code),
-			 err.msg);
+		/* the code only: the decoder's message may quote the enclave's member names */
+		snprintf(why, sizeof why, "the enclave sent a frame that does not decode (%s)", mu_wire_code_name(code));
 		proxy_link_fail(p, why, now);
 		return;
 	}
@@ -325,8 +380,10 @@ static void on_enclave_frame(struct proxy *p, const uint8_t *body, size_t len, u
 static void refused(struct proxy *p, const struct mu_kbs_reply_msg *r, uint64_t now)
 {
 	char why[sizeof p->link.last_fail];
-	snprintf(why, sizeof why, "the key broker refused the enclave: %s (%.120s)", r->code_name, r->message);
-	go_down(p, why, r->code_name, now);
+	/* the code as this build names it ("unknown" for any other name) */
+	const char *code = mu_kbs_code_name(r->code);
+	snprintf(why, sizeof why, "the key broker refused the enclave: %s (%.120s)", code, r->message);
+	go_down(p, why, code, now);
 }
 
 static void on_broker_frame(struct proxy *p, const uint8_t *body, size_t len, uint64_t now)
@@ -513,7 +570,9 @@ static void read_enclave(struct proxy *p, uint64_t now)
 		struct mu_error err = {0};
 		enum mu_frame_state st;
 		if (mu_frame_rd_commit(&l->erd, (size_t)n, &st, &err) != MU_OK) {
-			snprintf(why, sizeof why, "the enclave sent a bad frame: %s", err.msg);
+			/* by kind only: the reader's message quotes the length the enclave chose */
+			snprintf(why, sizeof why, "the enclave sent a bad frame (%s)",
+				 mu_wire_code_name(err.code == MU_ERR_RANGE ? MU_WIRE_FRAME_TOO_LARGE : MU_WIRE_BAD_FRAME));
 			proxy_link_fail(p, why, now);
 			return;
 		}
