@@ -5,9 +5,11 @@
 # lying claims, other models, other configs, bad frames); the config's egress burst against the
 # policy's max_egress_burst_bytes, and a test-build config (test_no_egress_limit) released only
 # under a policy that allows dev evidence; a stalled client does not block
-# others; the audit log holds one well-formed line per decision and no key; a second broker
-# on TCP (port 0) that refuses dev evidence; no release when the audit log cannot be written;
-# refusal to start without a valid policy; clean exit on SIGTERM and SIGINT.
+# others; the audit log holds one hash-chained record per decision and no key, passes
+# mu audit verify and fails it once edited; a second broker on TCP (port 0) that refuses dev
+# evidence; no release when the audit log cannot be written; refusal to start without a valid
+# policy or with an audit log that is broken or not a regular file; clean exit on SIGTERM and
+# SIGINT.
 # Env: MU (the mu binary), SHARED (the fixtures, default ../shared). asan-ok
 set -u
 MU=${MU:-build/mu}
@@ -33,10 +35,15 @@ hasnt() { # hasnt DESCRIPTION FILE STRING: passes when FILE does not contain STR
 	if grep -q -F -- "$3" "$2"; then bad "$1: '$3' found in $2"; else ok; fi
 }
 
-# start_broker NAME ARGS...: starts mu kbs in the background, waits for its address
+# start_broker NAME ARGS...: starts mu kbs in the background, waits for its address; with
+# FSIZE=N set, under `ulimit -f N` with SIGXFSZ ignored (a write past N blocks fails with EFBIG)
 start_broker() {
 	name=$1; shift
-	"$MU" kbs "$@" 2>"$TMP/$name.err" &
+	if [ -n "${FSIZE:-}" ]; then
+		(trap '' XFSZ; ulimit -f "$FSIZE" && exec "$MU" kbs "$@") 2>"$TMP/$name.err" &
+	else
+		"$MU" kbs "$@" 2>"$TMP/$name.err" &
+	fi
 	BROKER=$!
 	i=0
 	while [ $i -lt 100 ]; do
@@ -190,14 +197,16 @@ stop_broker TERM
 has "stopped cleanly" "$TMP/dev.err" "^mu kbs: stopped"
 if [ -e "$TMP/kbs.sock" ]; then bad "socket file left behind"; else ok; fi
 
-# 5. The audit log: one line per decision, exact fields, the right codes, no key.
+# 5. The audit log: one chained record per decision, exact fields, the right codes, no key.
 "$PY" - "$TMP/audit.log" >"$TMP/audit.check" 2>&1 <<'PY'
 import json, sys
-keys = ["ts_ms", "conn", "peer", "decision", "code", "format", "insecure", "nonce", "measurement", "key_id"]
+keys = ["seq", "ts_ms", "prev", "event", "conn", "peer", "decision", "code", "format", "insecure", "nonce",
+        "measurement", "key_id"]
 codes = []
 for line in open(sys.argv[1], encoding="utf-8"):
     d = json.loads(line)
     assert list(d) == keys, list(d)
+    assert d["event"] == "kbs_decision", d
     assert d["decision"] == ("release" if d["code"] == "ok" else "refuse"), d
     assert d["peer"].startswith("unix:pid="), d
     if d["format"] == "dev":
@@ -206,6 +215,15 @@ for line in open(sys.argv[1], encoding="utf-8"):
 print(" ".join(codes))
 PY
 if [ $? -eq 0 ]; then ok; else bad "audit log malformed:"; sed 's/^/    | /' "$TMP/audit.check"; fi
+"$MU" audit verify "$TMP/audit.log" >"$TMP/verify.out" 2>&1 && ok || bad "audit verify: $(cat "$TMP/verify.out")"
+sed '3s/"decision":"refuse"/"decision":"release"/; 3s/"decision":"release","code":"ok"/"decision":"refuse","code":"ok"/' \
+	"$TMP/audit.log" >"$TMP/edited.log"
+if cmp -s "$TMP/audit.log" "$TMP/edited.log"; then bad "the edit of line 3 changed nothing"; fi
+"$MU" audit verify "$TMP/edited.log" >"$TMP/verify.out" 2>&1
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "line 4" "$TMP/verify.out"; then ok; else
+	bad "edited audit log: rc $rc, $(cat "$TMP/verify.out")"
+fi
 for c in nonce_reused nonce_expired nonce_foreign bad_pubkey measurement_mismatch model_not_allowed unknown_model \
 	egress_cap_too_high egress_cap_missing measurement_not_allowed unknown_format unsupported_version \
 	bad_message bad_frame; do
@@ -230,13 +248,19 @@ refused strict_testkey format_not_allowed --config "$TMP/testkey.json"
 stop_broker INT
 has "SIGINT noticed" "$TMP/tcp.err" "SIGINT, stopping"
 
-# 7. An audit log that cannot be written: nothing is released.
-if [ -w /dev/full ]; then
-	start_broker full --policy "$TMP/policy.json" --key "$TMP/k1.key" --listen "unix:$TMP/full.sock" \
-		--audit /dev/full || exit 1
+# 7. An audit log that cannot be written: nothing is released. A copy of the valid log from 5,
+# with the file size limit below its length: it opens and verifies, every commit fails (EFBIG),
+# and stderr (far shorter) is still written. ulimit -f counts 512- or 1024-byte blocks.
+cp "$TMP/audit.log" "$TMP/full.log"
+if [ "$(wc -c <"$TMP/full.log")" -gt 8192 ]; then
+	FSIZE=4 start_broker full --policy "$TMP/policy.json" --key "$TMP/k1.key" --listen "unix:$TMP/full.sock" \
+		--audit "$TMP/full.log" || exit 1
 	refused full internal_error
 	has "audit failure reported" "$TMP/full.err" "audit log write failed"
 	stop_broker TERM
+	if cmp -s "$TMP/audit.log" "$TMP/full.log"; then ok; else bad "the unwritable log changed"; fi
+else
+	bad "the audit log from 5 is too short for the file size test"
 fi
 
 # 8. No broker without a valid policy (or with bad keys).
@@ -270,6 +294,10 @@ head -c 31 "$TMP/k1.key" >"$TMP/short.key"
 nostart "short key file" 1 "exactly 32 raw bytes" --policy "$TMP/policy.json" --key "$TMP/short.key" $L
 nostart "same key twice" 1 "already loaded" --policy "$TMP/policy.json" --key "$TMP/k1.key" --key "$TMP/k1.key" $L
 nostart "no key" 2 "required" --policy "$TMP/policy.json" $L
+nostart "broken audit chain" 1 "refusing to continue a broken chain" --policy "$TMP/policy.json" \
+	--key "$TMP/k1.key" --audit "$TMP/edited.log" $L
+nostart "audit log not a regular file" 1 "not a regular file" --policy "$TMP/policy.json" --key "$TMP/k1.key" \
+	--audit /dev/null $L
 nostart "bad listen address" 1 "must start with tcp: or unix:" --policy "$TMP/policy.json" --key "$TMP/k1.key" \
 	--listen "http://x"
 if [ -e "$TMP/never.sock" ]; then bad "a broker that refused to start left a socket"; else ok; fi

@@ -3,10 +3,10 @@
  * - Known answers from an independent implementation (Python `cryptography` 48 and hashlib):
  *   the wrap (X25519 + HKDF-SHA256 + AES-256-GCM), measurement v1, the key id.
  * - Unwrap must-fail: every input of the construction changed in turn.
- * - The must-refuse table: each bad evidence refused with its stable code, one audit line with
+ * - The must-refuse table: each bad evidence refused with its stable code, one audit record with
  *   that code, and nothing key-derived in the reply (no eph_pub, ciphertext or tag; strict
  *   parse of the reply allows only type, code and message).
- * - The success path: the unwrapped key equals the model key, the audit line says release.
+ * - The success path: the unwrapped key equals the model key, the audit record says release.
  * - The egress table: the config's rate, burst (given, at the policy's maximum, one above it,
  *   absent = the enclave's default) and the test-build key test_no_egress_limit, under policies
  *   with and without allow_dev_evidence, decided by mu_policy_check_egress and end to end
@@ -255,6 +255,19 @@ static void send_evidence(struct world *w, struct sess *s, const struct ev *e, u
 	mu_kbs_handle(w->k, &s->c, (const uint8_t *)msg, len, now, &reply);
 }
 
+/* Decision d's audit members as a whole JSON object in line (as the server writes them after
+ * mu_audit_begin's own members); its length, 0 when it did not fit. */
+static size_t audit_obj(const struct mu_kbs_conn *c, const struct mu_kbs_decision *d, char *line, size_t cap)
+{
+	struct jsonw jw;
+	size_t n = 0;
+	jsonw_init(&jw, line, cap);
+	jsonw_begin(&jw, NULL);
+	mu_kbs_audit_members(&jw, c, d);
+	jsonw_end(&jw);
+	return jsonw_finish(&jw, &n) == MU_OK ? n : 0;
+}
+
 /* The reply is a refusal with this code: strict parse (nothing key-derived can hide in it),
  * the connection closes, and the audit line records it. */
 static void expect_refusal(const struct mu_kbs_conn *c, enum mu_kbs_code want, const char *what)
@@ -269,12 +282,12 @@ static void expect_refusal(const struct mu_kbs_conn *c, enum mu_kbs_code want, c
 	CHECK(reply.close && reply.d.made && reply.d.code == want, "%s: decision", what);
 	CHECK(!strstr((const char *)reply.body, "eph_pub") && !strstr((const char *)reply.body, "ciphertext"),
 	      "%s: key material in a refusal", what);
-	size_t n = mu_kbs_audit_line(c, &reply.d, 1234, line, sizeof line);
+	size_t n = audit_obj(c, &reply.d, line, sizeof line);
 	snprintf(needle, sizeof needle, "\"decision\":\"refuse\",\"code\":\"%s\"", mu_kbs_code_name(want));
-	CHECK(n > 0 && line[n - 1] == '\n' && strstr(line, needle), "%s: audit line %s", what, line);
+	CHECK(n > 0 && line[0] == '{' && line[n - 1] == '}' && strstr(line, needle), "%s: audit record %s", what, line);
 }
 
-/* Success: the key unwraps to the model key; the audit line says release. */
+/* Success: the key unwraps to the model key; the audit record says release. */
 static void expect_release(struct world *w, const struct sess *s, const uint8_t *key, const uint8_t *id,
 			   const uint8_t *meas, const char *what)
 {
@@ -291,7 +304,7 @@ static void expect_release(struct world *w, const struct sess *s, const uint8_t 
 	CHECK(memcmp(got, key, 32) == 0, "%s: unwrapped key differs from the model key", what);
 	mu_hex(key, 32, key_hex);
 	CHECK(!strstr((const char *)reply.body, key_hex), "%s: plaintext key in the reply", what);
-	size_t n = mu_kbs_audit_line(&s->c, &reply.d, 1234, line, sizeof line);
+	size_t n = audit_obj(&s->c, &reply.d, line, sizeof line);
 	CHECK(n > 0 && strstr(line, "\"decision\":\"release\",\"code\":\"ok\",\"format\":\"dev\",\"insecure\":true") &&
 		      !strstr(line, key_hex),
 	      "%s: audit line %s", what, line);

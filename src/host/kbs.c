@@ -6,7 +6,9 @@
  * that long and never blocks the others. At most max_conns connections are served; further
  * ones wait in the listen backlog. After the final reply the broker shuts its side down and
  * drains what the client still sends for a moment, so the reply is not lost to a reset.
- * SIGTERM and SIGINT arrive through a signalfd and end the loop cleanly. */
+ * SIGTERM and SIGINT arrive through a signalfd and end the loop cleanly. Every decision is a
+ * "kbs_decision" record in the hash-chained audit log (host/audit.h), committed before the
+ * reply is queued; a release whose record cannot be committed becomes an internal_error. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,10 +20,10 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/limits.h"
+#include "host/audit.h"
 #include "host/kbs.h"
 #include "host/serve.h"
 #include "pal/net.h"
@@ -88,13 +90,6 @@ enum mu_err mu_kbs_load_key(struct mu_kbs *k, const char *path, uint8_t key_id[s
 
 static uint64_t mono_ms(void) { return pal_now_ns() / 1000000u; }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 struct conn {
 	int fd; /* -1: free slot */
 	struct mu_kbs_conn kc;
@@ -109,7 +104,9 @@ struct conn {
 struct server {
 	struct mu_kbs *k;
 	const struct mu_kbs_server_opts *o;
-	int lfd, sfd, audit_fd;
+	int lfd, sfd;
+	struct mu_audit audit; /* the hash-chained log, when audit_open */
+	int audit_open;
 	char addr[PAL_NET_ADDR_MAX]; /* the bound address; empty until bound */
 	struct conn *conns;
 	uint8_t *bodies;
@@ -128,24 +125,18 @@ static void conn_close(struct server *s, struct conn *c)
 	s->n_open--;
 }
 
-/* Appends one audit line and makes it durable; -1 when that failed. */
+/* Writes decision d as a "kbs_decision" record and makes it durable; -1 (and the reason on
+ * stderr) when that failed, after which the log stays closed (host/audit.h). */
 static int audit(struct server *s, const struct conn *c, const struct mu_kbs_decision *d)
 {
-	char line[MU_KBS_AUDIT_MAX];
-	if (s->audit_fd < 0)
+	struct mu_error err;
+	if (!s->audit_open)
 		return 0;
-	size_t n = mu_kbs_audit_line(&c->kc, d, wall_ms(), line, sizeof line), off = 0;
-	if (n == 0)
-		return -1;
-	while (off < n) {
-		ssize_t w = write(s->audit_fd, line + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		off += (size_t)w;
-	}
-	return fsync(s->audit_fd) == 0 ? 0 : -1;
+	mu_kbs_audit_members(mu_audit_begin(&s->audit, "kbs_decision"), &c->kc, d);
+	if (mu_audit_commit(&s->audit, &err) == MU_OK)
+		return 0;
+	fprintf(stderr, "mu kbs: audit log write failed: %s\n", err.msg);
+	return -1;
 }
 
 static void log_decision(const struct conn *c, const struct mu_kbs_reply *r)
@@ -169,14 +160,10 @@ static void log_decision(const struct conn *c, const struct mu_kbs_reply *r)
 static void send_reply(struct server *s, struct conn *c, uint64_t now)
 {
 	struct mu_kbs_reply *r = &s->reply;
-	if (r->d.made && audit(s, c, &r->d) != 0) {
-		fprintf(stderr, "mu kbs: audit log write failed: %s\n", strerror(errno));
-		if (r->d.code == MU_KBS_OK) {
-			mu_kbs_refuse(s->k, &c->kc, MU_KBS_INTERNAL_ERROR,
-				      "the audit log cannot be written, so nothing is released", r);
-			if (audit(s, c, &r->d) != 0)
-				fprintf(stderr, "mu kbs: audit log write failed again\n");
-		}
+	if (r->d.made && audit(s, c, &r->d) != 0 && r->d.code == MU_KBS_OK) {
+		mu_kbs_refuse(s->k, &c->kc, MU_KBS_INTERNAL_ERROR,
+			      "the audit log cannot be written, so nothing is released", r);
+		(void)audit(s, c, &r->d); /* fails too (the log is closed now); reported on stderr */
 	}
 	if (r->d.made)
 		log_decision(c, r);
@@ -359,7 +346,7 @@ enum mu_err mu_kbs_serve(struct mu_kbs *k, const struct mu_kbs_server_opts *o, s
 		return mu_errf(err, MU_ERR_NOMEM, "out of memory");
 	s->k = k;
 	s->o = o;
-	s->lfd = s->sfd = s->audit_fd = -1;
+	s->lfd = s->sfd = -1;
 	if (o->max_conns == 0 || o->read_timeout_ms == 0) {
 		free(s);
 		return mu_errf(err, MU_ERR_ARG, "max_conns and read_timeout_ms must be > 0");
@@ -376,11 +363,10 @@ enum mu_err mu_kbs_serve(struct mu_kbs *k, const struct mu_kbs_server_opts *o, s
 	for (uint32_t i = 0; i < o->max_conns; i++)
 		s->conns[i].fd = -1;
 	if (o->audit_path) {
-		s->audit_fd = open(o->audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (s->audit_fd < 0) {
-			rc = mu_errf(err, MU_ERR_IO, "%s: cannot open the audit log: %s", o->audit_path, strerror(errno));
+		/* verifies an existing chain and refuses a broken one (the message says so) */
+		if ((rc = mu_audit_open(&s->audit, o->audit_path, err)) != MU_OK)
 			goto out;
-		}
+		s->audit_open = 1;
 	}
 	if (strncmp(o->listen, "unix:", 5) && strncmp(o->listen, "tcp:", 4))
 		rc = mu_errf(err, MU_ERR_ARG, "listen address '%s' must start with tcp: or unix:", o->listen);
@@ -401,8 +387,8 @@ out:
 		pal_unlink_addr(s->addr);
 	if (s->sfd >= 0)
 		close(s->sfd);
-	if (s->audit_fd >= 0)
-		close(s->audit_fd);
+	if (s->audit_open)
+		mu_audit_close(&s->audit);
 	if (s->bodies) {
 		mu_wipe(s->bodies, (size_t)o->max_conns * MU_KBS_MAX_FRAME);
 		pal_free(s->bodies, (size_t)o->max_conns * MU_KBS_MAX_FRAME);

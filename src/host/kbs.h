@@ -22,6 +22,7 @@
 #include "attest/kbs_proto.h"
 #include "attest/policy.h"
 #include "base/err.h"
+#include "wire/json_write.h"
 
 #define MU_KBS_REPLY_MAX 2048 /* bytes of one reply body */
 #define MU_KBS_PEER_MAX 64
@@ -92,19 +93,20 @@ void mu_kbs_handle(struct mu_kbs *k, struct mu_kbs_conn *c, const uint8_t *body,
 void mu_kbs_refuse(struct mu_kbs *k, struct mu_kbs_conn *c, enum mu_kbs_code code, const char *message,
 		   struct mu_kbs_reply *r);
 
-/* The audit record of decision d as one JSON line with its '\n':
- *   {"ts_ms":N,"conn":N,"peer":"..","decision":"release"|"refuse","code":"..","format":"dev"|null,
- *    "insecure":bool,"nonce":hex|null,"measurement":hex|null,"key_id":hex|null}
- * Returns the length, or 0 when cap is too small (MU_KBS_AUDIT_MAX always suffices). */
+/* The members of decision d's audit record, written into the open object w (the server
+ * writes them after mu_audit_begin's seq, ts_ms, prev and event "kbs_decision"):
+ *   "conn":N,"peer":"..","decision":"release"|"refuse","code":"..","format":"dev"|null,
+ *   "insecure":bool,"nonce":hex|null,"measurement":hex|null,"key_id":hex|null
+ * At most MU_KBS_AUDIT_MAX bytes of JSON. */
 #define MU_KBS_AUDIT_MAX 512
-size_t mu_kbs_audit_line(const struct mu_kbs_conn *c, const struct mu_kbs_decision *d, uint64_t ts_ms, char *buf,
-			 size_t cap);
+void mu_kbs_audit_members(struct jsonw *w, const struct mu_kbs_conn *c, const struct mu_kbs_decision *d);
 
 /* ---- server ---- */
 
 struct mu_kbs_server_opts {
 	const char *listen;     /* "tcp:HOST:PORT" (PORT 0: any free port) or "unix:PATH" */
-	const char *audit_path; /* NULL: no audit file (decisions still go to stderr) */
+	const char *audit_path; /* NULL: no audit log (decisions still go to stderr); else a
+				   hash-chained log (host/audit.h), verified at startup */
 	uint32_t read_timeout_ms;
 	uint32_t max_conns;
 };

@@ -481,45 +481,31 @@ void mu_kbs_handle(struct mu_kbs *k, struct mu_kbs_conn *c, const uint8_t *body,
 	(void)dispatch(k, c, body, len, now_ms, r);
 }
 
-size_t mu_kbs_audit_line(const struct mu_kbs_conn *c, const struct mu_kbs_decision *d, uint64_t ts_ms, char *buf,
-			 size_t cap)
+void mu_kbs_audit_members(struct jsonw *w, const struct mu_kbs_conn *c, const struct mu_kbs_decision *d)
 {
-	struct jsonw w;
-	size_t len;
 	char peer[MU_KBS_PEER_MAX];
 	memcpy(peer, c->peer, sizeof peer);
 	peer[sizeof peer - 1] = '\0';
 	sanitize(peer);
-	if (cap < 2)
-		return 0;
-	jsonw_init(&w, buf, cap - 1);
-	jsonw_begin(&w, NULL);
-	jsonw_int(&w, "ts_ms", (int64_t)(ts_ms & INT64_MAX));
-	jsonw_int(&w, "conn", (int64_t)(c->id & INT64_MAX));
-	jsonw_str(&w, "peer", peer);
-	jsonw_str(&w, "decision", d->code == MU_KBS_OK ? "release" : "refuse");
-	jsonw_str(&w, "code", mu_kbs_code_name(d->code));
+	jsonw_int(w, "conn", (int64_t)(c->id & INT64_MAX));
+	jsonw_str(w, "peer", peer);
+	jsonw_str(w, "decision", d->code == MU_KBS_OK ? "release" : "refuse");
+	jsonw_str(w, "code", mu_kbs_code_name(d->code));
 	if (d->format)
-		jsonw_str(&w, "format", d->format);
+		jsonw_str(w, "format", d->format);
 	else
-		jsonw_null(&w, "format");
-	jsonw_bool(&w, "insecure", d->insecure);
+		jsonw_null(w, "format");
+	jsonw_bool(w, "insecure", d->insecure);
 	if (d->have_nonce)
-		jsonw_hex(&w, "nonce", d->nonce, MU_KBS_NONCE_LEN);
+		jsonw_hex(w, "nonce", d->nonce, MU_KBS_NONCE_LEN);
 	else
-		jsonw_null(&w, "nonce");
+		jsonw_null(w, "nonce");
 	if (d->have_measurement)
-		jsonw_hex(&w, "measurement", d->measurement, 32);
+		jsonw_hex(w, "measurement", d->measurement, 32);
 	else
-		jsonw_null(&w, "measurement");
+		jsonw_null(w, "measurement");
 	if (d->have_key_id)
-		jsonw_hex(&w, "key_id", d->key_id, MU_KBS_KEY_ID_LEN);
+		jsonw_hex(w, "key_id", d->key_id, MU_KBS_KEY_ID_LEN);
 	else
-		jsonw_null(&w, "key_id");
-	jsonw_end(&w);
-	if (jsonw_finish(&w, &len) != MU_OK)
-		return 0;
-	buf[len++] = '\n';
-	buf[len] = '\0';
-	return len;
+		jsonw_null(w, "key_id");
 }
