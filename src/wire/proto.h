@@ -84,6 +84,7 @@ enum mu_msg_type {
 const char *mu_msg_type_name(enum mu_msg_type t); /* "hello" ... */
 
 enum mu_role { MU_WIRE_ROLE_SYSTEM = 0, MU_WIRE_ROLE_USER = 1, MU_WIRE_ROLE_ASSISTANT = 2 };
+const char *mu_wire_role_name(enum mu_role r); /* "system", "user", "assistant" */
 
 struct mu_wire_text { /* decoded UTF-8 (may contain NUL only where noted), not NUL-terminated */
 	const char *p;
