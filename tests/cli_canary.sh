@@ -6,11 +6,10 @@
 # any 64-byte run of the canary. The owner's plaintext model is deleted after sealing; a
 # positive control first proves the search finds the canary where it is. asan-ok
 set -u
-MU=${MU:-build/mu}
+. tests/lib.sh
 TOOLS=$(dirname "$MU")/tests
 CANARY=$TOOLS/tool_canary
 CLIENT=$TOOLS/tool_kbs_client
-TMP=build/tmp/cli_canary.$$
 OWNER=$TMP/owner RUN=$TMP/run
 SEED=20261122
 mkdir -p "$OWNER" "$RUN"
@@ -20,9 +19,6 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 field() { sed -n "s/^$1 //p" "$2"; }
 
 # 1. The model owner: a plaintext model with the canary, a key, the sealed model.
@@ -78,5 +74,4 @@ files=$(find "$TMP" -type f)
 if "$CANARY" scan "$SEED" $files >"$RUN/scan.txt"; then ok; else bad "canary leaked: $(cat "$RUN/scan.txt")"; fi
 echo "searched $(echo "$files" | wc -l) files: $(cat "$RUN/scan.txt")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

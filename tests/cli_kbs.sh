@@ -12,22 +12,15 @@
 # SIGINT.
 # Env: MU (the mu binary), SHARED (the fixtures, default ../shared). asan-ok
 set -u
-MU=${MU:-build/mu}
-SHARED=${SHARED:-../shared}
+. tests/lib.sh
 CLIENT=${CLIENT:-$(dirname "$MU")/tests/tool_kbs_client}
-PY=/usr/bin/python3
 MODEL=$SHARED/models/stories260K/stories260K.gguf
-TMP=build/tmp/cli_kbs.$$
-mkdir -p "$TMP"
 BROKER=
 cleanup() {
 	[ -n "$BROKER" ] && kill "$BROKER" 2>/dev/null
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 has() { # has DESCRIPTION FILE REGEX: passes when FILE has a line matching REGEX
 	if grep -q -- "$3" "$2"; then ok; else bad "$1: no line matching '$3' in:"; sed 's/^/    | /' "$2" | head -20; fi
 }
@@ -302,5 +295,4 @@ nostart "bad listen address" 1 "must start with tcp: or unix:" --policy "$TMP/po
 	--listen "http://x"
 if [ -e "$TMP/never.sock" ]; then bad "a broker that refused to start left a socket"; else ok; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
