@@ -1,6 +1,10 @@
 /* mu-enclave — the only program that ever sees plaintext weights (docs/enclave.md).
  *
- *   mu-enclave --config FILE [--protocol v0] [--measure] [--help]
+ *   mu-enclave --config FILE [--protocol v0] [--measure [--model FILE]] [--help]
+ *
+ *   mu-enclave --config FILE --measure --model M.mus   (measure a VM config on the host)
+ *
+ * As the VM's PID 1 (guest.h) it first mounts and checks the guest, and powers it off at the end.
  *
  * Startup: the config (its exact bytes are measured), the SHA-256 of this binary, the sealed
  * model's header, the measurement; then the early hardening (not dumpable, no core), the
@@ -12,23 +16,26 @@
 #include <string.h>
 
 #include "enclave/enclave.h"
+#include "enclave/guest.h"
 #include "enclave/sandbox.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mu-enclave --config FILE [--protocol v0] [--measure]\n\n"
+	fprintf(f, "usage: mu-enclave --config FILE [--protocol v0] [--measure [--model FILE]]\n\n"
 		   "Serves wire protocol v1 (docs/protocol.md) on the channel named in the config:\n"
 		   "attestation with the key broker through the proxy, then text generation.\n"
 		   "  --config FILE     the enclave config (a JSON object; its bytes are measured)\n"
 		   "  --measure         print \"measurement HEX\" and \"key_id HEX\" (what a key-release\n"
 		   "                    policy lists for this binary, config and sealed model) and exit\n"
+		   "  --model FILE      with --measure: the sealed model to measure instead of the config's\n"
+		   "                    \"model\" (a VM config names the disk /dev/vda)\n"
 		   "  --protocol v0     the seed prototype's protocol: INSECURE, for migration only\n"
 		   "See docs/enclave.md for the config members.\n");
 }
 
-int main(int argc, char **argv)
+static int enclave_main(int argc, char **argv)
 {
-	const char *config = NULL, *protocol = NULL;
+	const char *config = NULL, *protocol = NULL, *model = NULL;
 	int measure = 0;
 	struct mu_enclave e;
 	struct mu_error err = {0};
@@ -44,6 +51,8 @@ int main(int argc, char **argv)
 			measure = 1;
 		} else if (!strcmp(a, "--config") && i + 1 < argc) {
 			config = argv[++i];
+		} else if (!strcmp(a, "--model") && i + 1 < argc) {
+			model = argv[++i];
 		} else if (!strcmp(a, "--protocol") && i + 1 < argc) {
 			protocol = argv[++i];
 		} else {
@@ -57,13 +66,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (model && !measure) {
+		fprintf(stderr, "mu-enclave: --model is only for --measure (the config names the model)\n");
+		return 2;
+	}
 	if (protocol && strcmp(protocol, "v0") != 0 && strcmp(protocol, "v1") != 0) {
 		fprintf(stderr, "mu-enclave: --protocol must be v0 (or v1, the default)\n");
 		return 2;
 	}
 	int v0 = protocol && !strcmp(protocol, "v0");
 
-	if (mu_enclave_init(&e, config, v0, &err) != MU_OK) {
+	if (mu_enclave_init(&e, config, model, v0, &err) != MU_OK) {
 		fprintf(stderr, "mu-enclave: %s\n", err.msg);
 		mu_enclave_free(&e);
 		return 1;
@@ -99,4 +112,13 @@ int main(int argc, char **argv)
 	int rc = mu_enclave_serve(&e);
 	mu_enclave_free(&e);
 	return rc;
+}
+
+/* As the enclave VM's /init (docs/vm.md), the same program runs inside mu_guest_main, which
+ * mounts and checks the guest first and powers the VM off at the end. */
+int main(int argc, char **argv)
+{
+	if (mu_guest_is_init(argc, argv))
+		mu_guest_main(argc, argv, enclave_main);
+	return enclave_main(argc, argv);
 }

@@ -16,6 +16,7 @@
 
 #define SELF_EXE "/proc/self/exe"
 #define SELF_EXE_MAX ((size_t)1 << 32)
+#define MU_ENCLAVE_SECTOR 512u
 
 void mu_enclave_log(const char *fmt, ...)
 {
@@ -27,8 +28,27 @@ void mu_enclave_log(const char *fmt, ...)
 	fprintf(stderr, "mu-enclave: %s\n", line);
 }
 
+/* A sealed model on a disk (the VM's /dev/vda) is followed by zero bytes up to the next whole
+ * sector. Exactly that padding is dropped; a shorter device, or anything else after the model,
+ * is left for the unseal to report as truncation or extra data. */
+static enum mu_err trim_padding(struct mu_enclave *e, const struct mu_sealed_header *h, struct mu_error *err)
+{
+	uint64_t n_chunks, file_size;
+	enum mu_err rc = mu_sealed_layout(h->plaintext_size, h->chunk_size, &n_chunks, &file_size, err);
+	if (rc)
+		return mu_err_prefix(err, "%s", e->cfg.model);
+	if (file_size > e->sealed.len || e->sealed.len - file_size >= MU_ENCLAVE_SECTOR)
+		return MU_OK;
+	for (size_t i = (size_t)file_size; i < e->sealed.len; i++)
+		if (e->sealed.data[i] != 0)
+			return MU_OK;
+	e->sealed_len = (size_t)file_size;
+	return MU_OK;
+}
+
 /* The config, the binary's hash, the sealed header and the measurement. */
-enum mu_err mu_enclave_init(struct mu_enclave *e, const char *config_path, int v0, struct mu_error *err)
+enum mu_err mu_enclave_init(struct mu_enclave *e, const char *config_path, const char *model_path, int v0,
+			    struct mu_error *err)
 {
 	enum mu_err rc;
 	struct pal_map self;
@@ -47,14 +67,23 @@ enum mu_err mu_enclave_init(struct mu_enclave *e, const char *config_path, int v
 		return rc;
 	mu_sha256(self.data, self.len, e->binary_sha256);
 	pal_unmap(&self);
+	if (model_path) {
+		if (strlen(model_path) >= sizeof e->cfg.model)
+			return mu_errf(err, MU_ERR_RANGE, "the model path is longer than %zu bytes", sizeof e->cfg.model - 1);
+		strcpy(e->cfg.model, model_path);
+	}
 	if ((rc = pal_map_file(&e->sealed, e->cfg.model, err)))
 		return rc;
 	if (e->sealed.len < MU_SEALED_HEADER_LEN)
 		return mu_errf(err, MU_ERR_FORMAT, "%s: shorter than a sealed header (%u bytes)", e->cfg.model,
 			       MU_SEALED_HEADER_LEN);
-	/* the file is the host's and may change under us: copy the header once, use only the copy */
+	/* the file is the host's and may change under us: measure a copy of the header (the unlock
+	 * checks that the unseal used that same header) */
 	memcpy(hdr, e->sealed.data, sizeof hdr);
 	if ((rc = mu_sealed_header_parse(&h, hdr, sizeof hdr, e->cfg.model, err)))
+		return rc;
+	e->sealed_len = e->sealed.len;
+	if (e->sealed.device && (rc = trim_padding(e, &h, err)))
 		return rc;
 	mu_sha256(hdr, sizeof hdr, e->header_sha256);
 	memcpy(e->key_id, h.key_id, sizeof e->key_id);
@@ -148,13 +177,20 @@ enum mu_unlock_rc mu_enclave_unlock(struct mu_enclave *e, struct mu_error *err)
 		return MU_UNLOCK_OK;
 	}
 	uint64_t t0 = pal_now_ns();
-	rc = mu_infer_unseal(&e->inf, e->sealed.data, e->sealed.len, e->sec->key, e->pool, e->cfg.secretmem, e->cfg.model,
+	rc = mu_infer_unseal(&e->inf, e->sealed.data, e->sealed_len, e->sec->key, e->pool, e->cfg.secretmem, e->cfg.model,
 			     err);
 	mu_wipe(e->sec->key, sizeof e->sec->key);
 	if (rc) {
 		mu_enclave_log("unseal failed: %s", err->msg);
 		return rc == MU_ERR_AUTH || rc == MU_ERR_FORMAT || rc == MU_ERR_RANGE ? MU_UNLOCK_REFUSED
 										 : MU_UNLOCK_INTERNAL;
+	}
+	/* The header was read again from the host's file (or disk) for the unseal: it must be the
+	 * one measured at startup, or the model served would not be the model attested. */
+	if (!mu_ct_eq(e->inf.u.header_hash, e->header_sha256, sizeof e->header_sha256)) {
+		mu_enclave_log("unlock refused: the sealed model's header changed since it was measured");
+		mu_infer_free(&e->inf);
+		return MU_UNLOCK_REFUSED;
 	}
 	if ((rc = mu_infer_setup(&e->inf, &e->cfg, e->pool, err))) {
 		mu_enclave_log("the unsealed model does not load: %s", err->msg);

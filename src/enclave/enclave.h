@@ -5,7 +5,8 @@
  * when the model is first unlocked (infer.h); the request path allocates nothing.
  *
  *   startup   mu_enclave_init: config (its exact bytes), SHA-256 of /proc/self/exe, the
- *             sealed model mapped read-only, its header's hash and key id, the measurement.
+ *             sealed model mapped read-only (a file, or the VM's disk less its sector
+ *             padding), its header's hash and key id, the measurement.
  *             mu_enclave_start: buffers, secrets, egress bucket, thread pool, channel.
  *   serving   mu_enclave_serve: accept (or take the device), run a v1 (session.c) or v0
  *             (v0.c) session, close, repeat.
@@ -45,6 +46,7 @@ struct mu_enclave {
 	uint8_t binary_sha256[32], header_sha256[32], measurement[32];
 	uint8_t key_id[MU_KBS_KEY_ID_LEN];
 	struct pal_map sealed;
+	size_t sealed_len; /* the sealed model's bytes: sealed.len less a disk's sector padding */
 	struct mu_pool *pool;
 	struct mu_infer inf;
 	struct pal_secret sec_mem;
@@ -59,7 +61,9 @@ struct mu_enclave {
 	uint64_t n_conn;
 };
 
-enum mu_err mu_enclave_init(struct mu_enclave *e, const char *config_path, int v0, struct mu_error *err);
+/* model_path, when not NULL, replaces the config's "model" (mu-enclave --measure --model). */
+enum mu_err mu_enclave_init(struct mu_enclave *e, const char *config_path, const char *model_path, int v0,
+			    struct mu_error *err);
 enum mu_err mu_enclave_start(struct mu_enclave *e, struct mu_error *err);
 /* Releases everything init and start granted (secrets wiped); safe after a failed init. */
 void mu_enclave_free(struct mu_enclave *e);

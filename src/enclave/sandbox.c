@@ -38,6 +38,12 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+/* The x32 ABI's syscall-number bit (kernel UAPI, asm/unistd.h). glibc's <sys/syscall.h> pulls it
+ * in; musl's (the static enclave) does not. */
+#ifndef __X32_SYSCALL_BIT
+#define __X32_SYSCALL_BIT 0x40000000
+#endif
 #endif
 
 /* Sanitizer builds get EPERM instead of a kill as the default action (see sandbox.h). gcc

@@ -17,15 +17,19 @@ void pal_free(void *p, size_t size);
 /* Ask for transparent huge pages on a large region (a hint; failure is ignored). */
 void pal_advise_hugepage(void *p, size_t size);
 
-/* A read-only view of a whole file (mmap'd on POSIX). */
+/* A read-only view of a whole file (mmap'd on POSIX). A block device maps too (the enclave VM's
+ * read-only disks): then device is 1 and len is the device's size, which is the file it was made
+ * from rounded up to whole sectors with zero bytes. */
 struct pal_map {
 	const uint8_t *data;
 	size_t len;
+	int device;
 };
 enum mu_err pal_map_file(struct pal_map *m, const char *path, struct mu_error *err);
 void pal_unmap(struct pal_map *m);
 /* Reads a whole (small) file into allocated memory; caller frees with pal_free(p, len+1).
- * The buffer is NUL-terminated for convenience. */
+ * The buffer is NUL-terminated for convenience. From a block device, the trailing zero bytes
+ * (the sector padding) are not part of what is read. */
 enum mu_err pal_read_file(const char *path, size_t max, uint8_t **out, size_t *len, struct mu_error *err);
 
 /* Secret memory: locked, excluded from core dumps, wiped on free. Decrypted weights and keys

@@ -54,6 +54,7 @@ enum mu_err pal_map_file(struct pal_map *m, const char *path, struct mu_error *e
 
 	m->data = NULL;
 	m->len = 0;
+	m->device = 0;
 	if (fd < 0)
 		return mu_errf(err, MU_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0) {
@@ -61,9 +62,18 @@ enum mu_err pal_map_file(struct pal_map *m, const char *path, struct mu_error *e
 		close(fd);
 		return mu_errf(err, MU_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
 	}
-	if (!S_ISREG(st.st_mode)) {
+	m->device = S_ISBLK(st.st_mode);
+	if (m->device) {
+		off_t end = lseek(fd, 0, SEEK_END); /* a block device's size; st_size is 0 */
+		if (end < 0) {
+			int e = errno;
+			close(fd);
+			return mu_errf(err, MU_ERR_IO, "%s: cannot find the device's size: %s", path, strerror(e));
+		}
+		st.st_size = end;
+	} else if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return mu_errf(err, MU_ERR_IO, "%s: not a regular file", path);
+		return mu_errf(err, MU_ERR_IO, "%s: not a regular file or block device", path);
 	}
 	if (st.st_size == 0) {
 		close(fd);
@@ -94,19 +104,23 @@ enum mu_err pal_read_file(const char *path, size_t max, uint8_t **out, size_t *l
 	enum mu_err rc = pal_map_file(&m, path, err);
 	if (rc)
 		return rc;
-	if (m.len > max) {
+	size_t n = m.len;
+	if (m.device)
+		while (n > 0 && m.data[n - 1] == 0)
+			n--;
+	if (n > max) {
 		pal_unmap(&m);
-		return mu_errf(err, MU_ERR_RANGE, "%s: file is %zu bytes, limit is %zu", path, m.len, max);
+		return mu_errf(err, MU_ERR_RANGE, "%s: file is %zu bytes, limit is %zu", path, n, max);
 	}
-	uint8_t *p = pal_alloc(m.len + 1, 16);
+	uint8_t *p = pal_alloc(n + 1, 16);
 	if (!p) {
 		pal_unmap(&m);
-		return mu_errf(err, MU_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, m.len);
+		return mu_errf(err, MU_ERR_NOMEM, "%s: out of memory reading %zu bytes", path, n);
 	}
-	if (m.len)
-		memcpy(p, m.data, m.len);
+	if (n)
+		memcpy(p, m.data, n);
 	*out = p;
-	*len = m.len;
+	*len = n;
 	pal_unmap(&m);
 	return MU_OK;
 }

@@ -294,6 +294,7 @@ enum mu_err mu_unseal(const uint8_t *sealed, size_t len, const uint8_t key[stati
 	out->size = h.plaintext_size;
 	memcpy(out->digest, h.digest, sizeof out->digest);
 	memcpy(out->key_id, h.key_id, sizeof out->key_id);
+	memcpy(out->header_hash, h.hash, sizeof out->header_hash);
 	out->chunk_size = h.chunk_size;
 	out->n_chunks = h.n_chunks;
 	return MU_OK;

@@ -33,6 +33,7 @@ struct mu_unsealed {
 	uint64_t size;
 	uint8_t digest[MU_SHA256_LEN];
 	uint8_t key_id[MU_SEALED_KEY_ID_LEN];
+	uint8_t header_hash[MU_SHA256_LEN]; /* SHA-256 of the header this plaintext was opened under */
 	uint32_t chunk_size;
 	uint64_t n_chunks;
 };
