@@ -2,7 +2,9 @@
 #
 #   make            build everything (build/mu, libraries, test binaries)
 #   make demo       install dependencies, build, and run the whole chain (seal, key broker,
-#                   enclave, proxy) to ask the default model one question
+#                   enclave in its VM, proxy) to ask the default model one question;
+#                   `make demo DEMO_MODE=process` runs the enclave as a process instead
+#   make image      the enclave VM image (static enclave, minimal kernel, initramfs) in build/image
 #   make check      install dependencies, build with gcc and clang (warnings are errors),
 #                   run every test, then the ASan/UBSan build of the tests and fuzz corpora
 #   make bench      speed of generated models (tokens/s), see bench/
@@ -54,7 +56,7 @@ MU_OBJ     := $(call obj,$(MU_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOL_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
-.PHONY: all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
+.PHONY: static-enclave image all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
 all: $(BUILD)/mu $(BUILD)/mu-enclave tests
 tests: $(TEST_BIN) $(TOOL_BIN) $(BUILD)/tests/mu-enclave-test
 
@@ -90,12 +92,52 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmu_host.a $(BUILD)/libmu_en
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmu_host.a $(BUILD)/libmu_enclave.a $(BUILD)/libmu_engine.a $(LIBS) -lm
 
+# The static enclave for the VM image (docs/vm.md): the same sources as build/mu-enclave,
+# compiled with musl-gcc and linked -static, plus src/pal/fortify_shim.c for the three glibc
+# fortify symbols Debian's static BearSSL references. musl-gcc searches only musl's headers, so
+# BearSSL's, utf8proc's and the kernel's UAPI headers are linked into one directory of their
+# own. Reproducible: no build paths (-ffile-prefix-map), no debug info (-s), fixed link order.
+# _FORTIFY_SOURCE is left out: musl's headers have no fortified functions.
+MUSL_BUILD := $(BUILD)/musl
+MUSL_INC   := $(MUSL_BUILD)/include
+MUSL_SRC   := $(ENGINE_SRC) $(ENCL_SRC) $(ENCL_MAIN) src/pal/fortify_shim.c
+MUSL_OBJ   := $(patsubst %.c,$(MUSL_BUILD)/obj/%.o,$(MUSL_SRC))
+MUSL_CFLAGS := $(filter-out -D_FORTIFY_SOURCE=2 -g,$(ALL_CFLAGS)) -isystem $(MUSL_INC) \
+            -ffile-prefix-map=$(CURDIR)/= -g0
+# musl-gcc does not search the multiarch library directory: name the two archives by path.
+# Debian's musl-gcc cannot link a static PIE (-static-pie gives a dynamic executable), so the
+# link names musl's start files itself: rcrt1.o relocates the program wherever the kernel put
+# it, which gives the enclave address-space randomisation with no dynamic loader.
+MUSL_LIBDIR := /usr/lib/x86_64-linux-musl
+MUSL_LIBS  := /usr/lib/x86_64-linux-gnu/libbearssl.a /usr/lib/x86_64-linux-gnu/libutf8proc.a
+MUSL_INC_LINKS := /usr/include/bearssl.h /usr/include/bearssl /usr/include/utf8proc.h /usr/include/linux \
+            /usr/include/asm-generic /usr/include/x86_64-linux-gnu/asm
+$(MUSL_INC)/.stamp:
+	@mkdir -p $(MUSL_INC)
+	@for f in $(MUSL_INC_LINKS); do ln -sfn $$f $(MUSL_INC)/$$(basename $$f); done
+	@touch $@
+$(MUSL_BUILD)/obj/%.o: %.c $(MUSL_INC)/.stamp
+	@mkdir -p $(dir $@)
+	musl-gcc $(MUSL_CFLAGS) -MMD -MP -c $< -o $@
+$(MUSL_BUILD)/mu-enclave: $(MUSL_OBJ)
+	gcc -nostdlib -nostartfiles -static-pie -s -Wl,--build-id=sha1 -o $@ $(MUSL_LIBDIR)/rcrt1.o \
+		$(MUSL_LIBDIR)/crti.o $(MUSL_OBJ) $(MUSL_LIBS) -L$(MUSL_LIBDIR) -lc $$(gcc -print-libgcc-file-name) \
+		$(MUSL_LIBDIR)/crtn.o
+static-enclave: $(MUSL_BUILD)/mu-enclave
+
+# The enclave VM image in $(BUILD)/image (docs/vm.md): the static enclave as the initramfs's
+# only program, the minimal kernel (built from linux-source once, then cached outside the
+# repository), the command line and the image measurement.
+image: $(BUILD)/mu $(MUSL_BUILD)/mu-enclave
+	@BUILD=$(BUILD) ./scripts/build-image.sh
+
 deps:
 	@./scripts/deps.sh
 
+DEMO_MODE ?= vm
 demo: deps
-	@$(MAKE) --no-print-directory $(BUILD)/mu $(BUILD)/mu-enclave
-	BUILD=$(BUILD) SHARED=$(SHARED) ./scripts/demo.sh
+	@$(MAKE) --no-print-directory $(BUILD)/mu $(BUILD)/mu-enclave $(if $(filter vm,$(DEMO_MODE)),image)
+	BUILD=$(BUILD) SHARED=$(SHARED) ./scripts/demo.sh --$(DEMO_MODE)
 
 # The whole suite. Each step prints its own "N passed, N failed"; tests/run.sh adds them up.
 check: deps
@@ -144,4 +186,4 @@ fuzz-replay: fuzz-build
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj $(BUILD)/obj-test $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-test $(MUSL_BUILD)/obj $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,10 +1,12 @@
 #!/bin/sh
 # Installs every Debian package that building, testing and fuzzing μInference needs.
+# musl-tools, linux-source-6.1 (and the kernel build's flex, bison, bc, libelf-dev, libssl-dev,
+# cpio, xz-utils) and qemu-system-x86 are for the enclave VM image (docs/vm.md).
 # Idempotent: packages already present are left alone, and apt runs only when something is
 # missing. Needs root (or sudo) only when it actually has to install.
 set -eu
 
-PKGS="make gcc clang llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev python3 python3-numpy python3-jinja2 python3-cryptography valgrind"
+PKGS="make gcc clang musl-tools linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils qemu-system-x86 llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev python3 python3-numpy python3-jinja2 python3-cryptography valgrind"
 
 missing=""
 for p in $PKGS; do

@@ -16,7 +16,7 @@
 # Binaries follow $MU: build/mu → build/mu-enclave, build/tests/...; build/asan/mu → the ASan
 # builds of the same.
 BIN_DIR=$(dirname "$MU")
-ENCLAVE=$BIN_DIR/mu-enclave
+ENCLAVE=${MU_ENCLAVE:-$BIN_DIR/mu-enclave} # MU_ENCLAVE: another build of it (the static one)
 ENCLAVE_TEST=$BIN_DIR/tests/mu-enclave-test
 WIRE=$BIN_DIR/tests/tool_wire
 CHAIN_PIDS=

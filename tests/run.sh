@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the whole test suite and prints one closing line "N passed, N failed".
 #
-# Steps: warning-free builds under gcc and clang; the engine links no libm; every test binary
+# Steps: warning-free builds under gcc and clang; the engine links no libm; the enclave VM
+# image (static enclave, minimal kernel, initramfs; tests/cli_vm.sh boots it); every test binary
 # (tests/test_*.c); every command-level test script (tests/cli_*.sh); the same test binaries
 # built with ASan+UBSan; each libFuzzer harness replaying its corpus under ASan+UBSan.
 # Every step prints its own "N passed, N failed"; this script adds them up.
@@ -61,6 +62,9 @@ echo "== build"
 step "build gcc -Werror" $MAKE --no-print-directory check-build
 step "build clang -Werror" $MAKE --no-print-directory check-clang
 step "engine links no libm" ./tests/check_no_libm.sh build/libmu_engine.a
+
+echo "== enclave VM image (the kernel is built once, then cached; docs/vm.md)"
+step "make image" $MAKE --no-print-directory image
 
 echo "== unit tests"
 for t in build/tests/test_*; do

@@ -5,6 +5,11 @@
  *   tool_canary hash SEED             SHA-256 (hex) of the canary bytes
  *   tool_canary scan SEED FILE...     exit 1 if any FILE contains 64 or more consecutive
  *                                     canary bytes (reports file and offset), else 0
+ *   tool_canary scan-model M.gguf FILE...
+ *                                     the same with a real model's tensor data as the canary
+ *                                     (its weights: what must never leave the enclave);
+ *                                     32-byte blocks with fewer than 12 distinct byte values
+ *                                     (runs of zeros, padding) are not part of the search
  *
  * The canary is regenerated from the seed in memory, so the search itself never writes it.
  * Every 32-byte block of the canary at an offset that is a multiple of 32 goes into a hash
@@ -24,7 +29,6 @@
 #define CANARY_BYTES (1u << 20)
 #define BLOCK 32u
 #define N_BLOCKS (CANARY_BYTES / BLOCK)
-#define SLOTS (1u << 16) /* > 2 * N_BLOCKS, power of two */
 
 static void make_canary(uint64_t seed, uint8_t *out)
 {
@@ -70,16 +74,35 @@ static int do_write(uint64_t seed, const char *out)
 	return 0;
 }
 
-static int do_scan(uint64_t seed, int argc, char **argv)
+static int distinct_bytes(const uint8_t *p)
 {
-	uint8_t *canary = malloc(CANARY_BYTES);
-	uint32_t *slots = calloc(SLOTS, sizeof *slots); /* block index + 1 */
-	int found = 0;
-	make_canary(seed, canary);
-	for (uint32_t b = 0; b < N_BLOCKS; b++) {
-		uint32_t h = (uint32_t)(block_key(canary + b * BLOCK) * 0x9e3779b97f4a7c15ull >> 48) & (SLOTS - 1);
+	uint8_t seen[256] = {0};
+	int n = 0;
+	for (unsigned i = 0; i < BLOCK; i++)
+		n += !seen[p[i]]++;
+	return n;
+}
+
+/* Files searched for any run of 63+ bytes of canary[0..len). */
+static int scan_files(const uint8_t *canary, size_t len, int argc, char **argv)
+{
+	uint32_t n_blocks = (uint32_t)(len / BLOCK), slots_n = 1;
+	while (slots_n < 2 * n_blocks + 2)
+		slots_n <<= 1;
+	uint32_t *slots = calloc(slots_n, sizeof *slots); /* block index + 1 */
+	int found = 0, shift = 64;
+	for (uint32_t t = slots_n; t > 1; t >>= 1)
+		shift--;
+	if (!slots) {
+		fprintf(stderr, "tool_canary: out of memory\n");
+		return 1;
+	}
+	for (uint32_t b = 0; b < n_blocks; b++) {
+		if (distinct_bytes(canary + (size_t)b * BLOCK) < 12)
+			continue;
+		uint32_t h = (uint32_t)(block_key(canary + (size_t)b * BLOCK) * 0x9e3779b97f4a7c15ull >> shift) & (slots_n - 1);
 		while (slots[h])
-			h = (h + 1) & (SLOTS - 1);
+			h = (h + 1) & (slots_n - 1);
 		slots[h] = b + 1;
 	}
 	for (int f = 0; f < argc; f++) {
@@ -91,9 +114,9 @@ static int do_scan(uint64_t seed, int argc, char **argv)
 			continue;
 		}
 		for (size_t off = 0; off + BLOCK <= m.len; off++) {
-			uint32_t h = (uint32_t)(block_key(m.data + off) * 0x9e3779b97f4a7c15ull >> 48) & (SLOTS - 1);
-			for (; slots[h]; h = (h + 1) & (SLOTS - 1))
-				if (!memcmp(m.data + off, canary + (slots[h] - 1) * BLOCK, BLOCK)) {
+			uint32_t h = (uint32_t)(block_key(m.data + off) * 0x9e3779b97f4a7c15ull >> shift) & (slots_n - 1);
+			for (; slots[h]; h = (h + 1) & (slots_n - 1))
+				if (!memcmp(m.data + off, canary + (size_t)(slots[h] - 1) * BLOCK, BLOCK)) {
 					printf("canary found: %s at offset %zu\n", argv[f], off);
 					found = 1;
 					off = m.len; /* one report per file */
@@ -102,20 +125,57 @@ static int do_scan(uint64_t seed, int argc, char **argv)
 		}
 		pal_unmap(&m);
 	}
-	mu_wipe(canary, CANARY_BYTES);
-	free(canary);
 	free(slots);
 	if (!found)
 		printf("canary not found in %d files\n", argc);
 	return found;
 }
 
+static int do_scan(uint64_t seed, int argc, char **argv)
+{
+	uint8_t *canary = malloc(CANARY_BYTES);
+	if (!canary)
+		return 1;
+	make_canary(seed, canary);
+	int found = scan_files(canary, CANARY_BYTES, argc, argv);
+	mu_wipe(canary, CANARY_BYTES);
+	free(canary);
+	return found;
+}
+
+static int do_scan_model(const char *model, int argc, char **argv)
+{
+	struct pal_map m;
+	struct mu_error err;
+	struct gguf g;
+	size_t mem_len = 0;
+	void *mem = NULL;
+	int found = 1;
+	if (pal_map_file(&m, model, &err)) {
+		fprintf(stderr, "tool_canary: %s\n", err.msg);
+		return 1;
+	}
+	if (gguf_mem_size(m.data, m.len, &mem_len, &err) || !(mem = malloc(mem_len)) ||
+	    gguf_parse(&g, m.data, m.len, mem, mem_len, &err)) {
+		fprintf(stderr, "tool_canary: %s: not a GGUF model\n", model);
+	} else {
+		printf("canary: %s, %llu bytes of tensor data\n", model, (unsigned long long)g.data_size);
+		found = scan_files(m.data + g.data_offset, (size_t)g.data_size, argc, argv);
+	}
+	free(mem);
+	pal_unmap(&m);
+	return found;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: tool_canary write SEED OUT.gguf | hash SEED | scan SEED FILE...\n");
+		fprintf(stderr, "usage: tool_canary write SEED OUT.gguf | hash SEED | scan SEED FILE... | "
+				"scan-model M.gguf FILE...\n");
 		return 2;
 	}
+	if (!strcmp(argv[1], "scan-model"))
+		return do_scan_model(argv[2], argc - 3, argv + 3);
 	uint64_t seed = strtoull(argv[2], NULL, 10);
 	if (!strcmp(argv[1], "write") && argc == 4)
 		return do_write(seed, argv[3]);

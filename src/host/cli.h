@@ -28,6 +28,7 @@ int cmd_unseal(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_vm(int argc, char **argv);
 
 /* If argv[*i] is `name` (or `alt`), stores the next argument in *val, advances *i and
  * returns 1; a missing value is reported and returns -1. Otherwise returns 0. */
@@ -73,6 +74,8 @@ enum mu_err session_chat_encode(struct mu_session *s, enum mu_chat_template tmpl
  * an existing out is refused), then fsyncs the directory. On failure tmp is left for the caller
  * to unlink. */
 enum mu_err outfile_commit(const char *tmp, const char *out, int replace, struct mu_error *err);
+/* Writes all len bytes to fd (retrying short writes and EINTR); path names it in errors. */
+enum mu_err outfile_write_all(int fd, const void *buf, size_t len, const char *path, struct mu_error *err);
 
 /* Parses "1,2,3" into at most max ids. */
 int cli_parse_tokens(const char *s, int32_t *out, uint32_t max, uint32_t *n);

@@ -65,21 +65,6 @@ static enum mu_err key_read(const char *cmd, const char *path, uint8_t key[stati
 	return MU_OK;
 }
 
-static enum mu_err write_all(int fd, const void *buf, size_t len, const char *path, struct mu_error *err)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return mu_errf(err, MU_ERR_IO, "%s: write failed: %s", path, w < 0 ? strerror(errno) : "no progress");
-		p += w;
-		len -= (size_t)w;
-	}
-	return MU_OK;
-}
-
 static void print_key_id(const char *label, const uint8_t id[static MU_SEALED_KEY_ID_LEN])
 {
 	char hex[2 * MU_SEALED_KEY_ID_LEN + 1];
@@ -139,7 +124,7 @@ int cmd_keygen(int argc, char **argv)
 	if (fchmod(fd, 0600) != 0) /* the umask can only narrow 0600, but be explicit */
 		rc = mu_errf(&err, MU_ERR_IO, "%s: cannot set mode 0600: %s", out, strerror(errno));
 	if (rc == MU_OK)
-		rc = write_all(fd, key, sizeof key, out, &err);
+		rc = outfile_write_all(fd, key, sizeof key, out, &err);
 	if (rc == MU_OK && fsync(fd) != 0)
 		rc = mu_errf(&err, MU_ERR_IO, "%s: fsync failed: %s", out, strerror(errno));
 	if (close(fd) != 0 && rc == MU_OK)
@@ -274,7 +259,7 @@ static enum mu_err seal_file(const struct pal_map *in, int fd, const char *tmp, 
 	progress_end(&pg);
 	if ((rc = mu_sealed_header_build(h, hdr, key, salt, chunk_size, in->len, digest, err)))
 		return rc;
-	if ((rc = write_all(fd, hdr, sizeof hdr, tmp, err)))
+	if ((rc = outfile_write_all(fd, hdr, sizeof hdr, tmp, err)))
 		return rc;
 
 	/* Key schedules and the plaintext batch live in secret memory (degrading quietly: this
@@ -313,7 +298,7 @@ static enum mu_err seal_file(const struct pal_map *in, int fd, const char *tmp, 
 		}
 		mu_sealed_chunk_span(h, first, &pt0, &l0, &f0);
 		mu_sealed_chunk_span(h, first + count - 1, &pt1, &l1, &f1);
-		if ((rc = write_all(fd, batch.data, (size_t)(f1 + l1 + MU_SEALED_TAG_LEN - f0), tmp, err)))
+		if ((rc = outfile_write_all(fd, batch.data, (size_t)(f1 + l1 + MU_SEALED_TAG_LEN - f0), tmp, err)))
 			goto out;
 		progress_show(&pg, "encrypting", first + count, h->n_chunks);
 	}

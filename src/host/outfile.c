@@ -5,11 +5,27 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "host/cli.h"
+
+enum mu_err outfile_write_all(int fd, const void *buf, size_t len, const char *path, struct mu_error *err)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len > ((size_t)1 << 30) ? (size_t)1 << 30 : len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return mu_errf(err, MU_ERR_IO, "%s: write failed: %s", path, w < 0 ? strerror(errno) : "no progress");
+		p += w;
+		len -= (size_t)w;
+	}
+	return MU_OK;
+}
 
 enum mu_err outfile_commit(const char *tmp, const char *out, int replace, struct mu_error *err)
 {
