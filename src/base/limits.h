@@ -69,6 +69,14 @@
 
 /* Enclave (mu-enclave) and proxy (mu proxy) */
 #define MU_ENCLAVE_CONFIG_MAX   65536u      /* bytes of an enclave config file */
+/* The struct json_limits (wire/json.h) an enclave config is parsed under: by the enclave
+ * (enclave/config.c) and by mu vm run, which checks a VM config before it boots the VM. */
+#define MU_ENCLAVE_CONFIG_JSON_LIMITS                                                             \
+	{                                                                                         \
+		.max_bytes = MU_ENCLAVE_CONFIG_MAX, .max_depth = MU_CONFIG_MAX_DEPTH,              \
+		.max_tokens = MU_CONFIG_MAX_TOKENS, .max_string = MU_ENCLAVE_CONFIG_MAX,           \
+		.max_number = MU_WIRE_MAX_NUMBER, .flags = 0                                       \
+	}
 #define MU_EGRESS_MAX_RATE      0xffffffffull /* bytes/s a token bucket may be configured with */
 #define MU_EGRESS_MAX_BURST     0xffffffffull /* bytes of a token bucket's burst */
 #define MU_EGRESS_DEFAULT_BURST 4096u       /* the enclave's egress_burst_bytes when its config sets

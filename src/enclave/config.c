@@ -7,14 +7,7 @@
 #include "pal/pal.h"
 #include "wire/json.h"
 
-static const struct json_limits cfg_limits = {
-	.max_bytes = MU_ENCLAVE_CONFIG_MAX,
-	.max_depth = MU_CONFIG_MAX_DEPTH,
-	.max_tokens = MU_CONFIG_MAX_TOKENS,
-	.max_string = MU_ENCLAVE_CONFIG_MAX,
-	.max_number = MU_WIRE_MAX_NUMBER,
-	.flags = 0,
-};
+static const struct json_limits cfg_limits = MU_ENCLAVE_CONFIG_JSON_LIMITS;
 
 static const char *const cfg_members[] = {
 	"model",      "channel", "egress_bytes_per_s", "egress_burst_bytes", "max_tokens", "n_ctx",

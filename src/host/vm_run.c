@@ -69,14 +69,7 @@ uint32_t mu_vm_default_memory(uint64_t model_bytes)
 
 enum mu_err mu_vm_check_config(const uint8_t *p, size_t n, const char *name, struct mu_error *err)
 {
-	static const struct json_limits lim = {
-		.max_bytes = MU_ENCLAVE_CONFIG_MAX,
-		.max_depth = MU_CONFIG_MAX_DEPTH,
-		.max_tokens = MU_CONFIG_MAX_TOKENS,
-		.max_string = MU_ENCLAVE_CONFIG_MAX,
-		.max_number = MU_WIRE_MAX_NUMBER,
-		.flags = 0,
-	};
+	static const struct json_limits lim = MU_ENCLAVE_CONFIG_JSON_LIMITS;
 	static const struct {
 		const char *member, *want, *why;
 	} fixed[] = {
