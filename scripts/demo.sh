@@ -113,4 +113,4 @@ say "6. The proxy's audit log (sizes, timings and decisions; never text)"
 "$MU" audit verify "$DIR/audit.log"
 tail -n 2 "$DIR/audit.log"
 echo
-say "Stopping the proxy, the enclave and the broker"
+say "Stopping the proxy, the enclave$([ "$MODE" = vm ] && echo " VM") and the broker"
