@@ -13,7 +13,8 @@
 #   4. Inside the guest: the enclave is PID 1 and the only process, no network interface but
 #      a loopback that is down and no socket family to reach out with, every disk read-only,
 #      no shell; a guest given a writable disk refuses to serve, and a virtio NIC attached by
-#      hand finds no driver.
+#      hand finds no driver. The model disk's sector padding is dropped only when it is zeros:
+#      one other byte after the model and the unlock fails.
 #   5. The weights never leave: no 64-byte run of stories260K's tensor data appears in any
 #      host-side file the test wrote: the console, QEMU's messages, mu vm run's output, the
 #      proxy's and broker's logs, ledgers and audit logs.
@@ -164,6 +165,27 @@ grep -q "listening on" "$TMP/writable.console" && bad "the guest served with a w
 CMD=$(sed 's/-- --config/-- --help --config/' "$IMAGE/cmdline") RO=on raw_boot nic -nic user,model=virtio-net-pci
 grep -q "network: only the loopback, down" "$TMP/nic.console" && ok ||
 	bad "with a virtio NIC attached: $(grep -a 'mu-enclave' "$TMP/nic.console" | head -n 3)"
+
+# The sealed model's sector padding: exactly the zero bytes up to the next sector are dropped
+# (the model above, 1185520 bytes, was followed by 272 of them). A model followed by one byte
+# that is not zero has extra data: the unlock fails and the enclave serves nothing.
+cp "$TMP/model.mus" "$TMP/tampered.mus"
+printf 'X' >>"$TMP/tampered.mus"
+"$MU" vm run --image "$IMAGE" --model "$TMP/tampered.mus" --config "$TMP/vm.json" --channel "unix:$TMP/t.sock" \
+	--accel tcg --console "$TMP/t.console" >"$TMP/t.err" 2>&1 &
+T_VM=$!
+CHAIN_PIDS="$CHAIN_PIDS $T_VM"
+wait_for "$TMP/t.err" "enclave ready" 1800 || bad "the VM with the tampered disk did not boot"
+"$MU" proxy --enclave "unix:$TMP/t.sock" --kbs "$KBS_ADDR" --listen "unix:$TMP/t-proxy.sock" --ledger "$TMP/t.ledger" \
+	--audit "$TMP/t.audit" --reconnect-ms 200 2>"$TMP/t-proxy.err" &
+T_PX=$!
+CHAIN_PIDS="$CHAIN_PIDS $T_PX"
+if wait_for "$TMP/t.console" "unseal failed" 600; then ok; else bad "no unseal failure for the tampered disk"; fi
+grep -q "unseal failed: /dev/vda: extra data after the final chunk" "$TMP/t.console" && ok ||
+	bad "tampered padding: $(grep 'unseal failed' "$TMP/t.console")"
+grep -q "sandbox entered\|attested, ready" "$TMP/t.console" && bad "the enclave served a tampered model" || ok
+chain_stop "$T_PX"
+chain_stop "$T_VM"
 
 # 5. The weights never leave: every host-side file the test wrote, console and QEMU output
 #    included (the sealed model is ciphertext; the positive control proves the search works).
