@@ -35,6 +35,13 @@ int cmd_vm(int argc, char **argv);
 int cli_opt(int argc, char **argv, int *i, const char *name, const char *alt, const char **val);
 /* Strict number parsing: the whole string must be a number in [lo, hi]. */
 int cli_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
+/* A table of integer options: if argv[*i] is one of them, parses its value into its dst within
+ * [lo, hi] and returns 1 (-1 when the value is missing or out of range, reported); 0 otherwise. */
+struct cli_u32_opt {
+	const char *flag;
+	uint32_t *dst, lo, hi;
+};
+int cli_opt_u32s(int argc, char **argv, int *i, const struct cli_u32_opt *t, size_t n);
 int cli_u64(const char *flag, const char *s, uint64_t *out);
 int cli_f32(const char *flag, const char *s, float lo, float hi, float *out);
 void cli_error(const char *cmd, const struct mu_error *e);

@@ -99,10 +99,7 @@ int cmd_proxy(int argc, char **argv)
 			    {"--daily-bytes", &o.ledger.daily_bytes, 0, UINT64_MAX / 2},
 			    {"--total-bytes", &o.ledger.total_bytes, 0, UINT64_MAX / 2},
 			    {"--ledger-reserve", &o.ledger.reserve_bytes, 1, (uint64_t)1 << 40}};
-		struct {
-			const char *flag;
-			uint32_t *dst, lo, hi;
-		} u32s[] = {{"--max-clients", &o.max_clients, 1, MU_PROXY_CLIENTS_LIMIT},
+		const struct cli_u32_opt u32s[] = {{"--max-clients", &o.max_clients, 1, MU_PROXY_CLIENTS_LIMIT},
 			    {"--read-timeout-ms", &o.read_timeout_ms, 1, 3600000},
 			    {"--reconnect-ms", &o.reconnect_ms, 1, MU_PROXY_MAX_BACKOFF_MS},
 			    {"--drain-timeout-ms", &o.drain_timeout_ms, 1, MU_PROXY_DRAIN_MAX_MS}};
@@ -113,12 +110,8 @@ int cmd_proxy(int argc, char **argv)
 					goto usage_err;
 				matched = 1;
 			}
-		for (size_t k = 0; k < sizeof u32s / sizeof u32s[0] && !matched; k++)
-			if ((r = cli_opt(argc, argv, &i, u32s[k].flag, NULL, &val))) {
-				if (r < 0 || cli_u32(u32s[k].flag, val, u32s[k].lo, u32s[k].hi, u32s[k].dst))
-					goto usage_err;
-				matched = 1;
-			}
+		if (!matched && (matched = cli_opt_u32s(argc, argv, &i, u32s, sizeof u32s / sizeof u32s[0])) < 0)
+			goto usage_err;
 		if (matched)
 			continue;
 		fprintf(stderr, "mu proxy: unexpected argument '%s'\n", argv[i]);

@@ -119,7 +119,7 @@ usage_err:
 static int vm_run(int argc, char **argv)
 {
 	struct mu_vm_run_opts o = {0};
-	const char *accel = NULL, *val;
+	const char *accel = NULL;
 	for (int i = 1; i < argc; i++) {
 		int r;
 		if (is_help(argv[i])) {
@@ -141,20 +141,12 @@ static int vm_run(int argc, char **argv)
 				goto usage_err;
 			continue;
 		}
-		struct {
-			const char *flag;
-			uint32_t *dst, lo, hi;
-		} u32s[] = {{"--memory", &o.memory_mib, MU_VM_MEMORY_MIN_MIB, MU_VM_MEMORY_MAX_MIB},
+		const struct cli_u32_opt u32s[] = {{"--memory", &o.memory_mib, MU_VM_MEMORY_MIN_MIB, MU_VM_MEMORY_MAX_MIB},
 			    {"--cpus", &o.cpus, 1, MU_VM_CPUS_MAX},
 			    {"--probe-timeout", &o.probe_timeout_s, 1, MU_VM_PROBE_TIMEOUT_MAX_S}};
-		int matched = 0;
-		for (size_t k = 0; k < sizeof u32s / sizeof u32s[0] && !matched; k++)
-			if ((r = cli_opt(argc, argv, &i, u32s[k].flag, NULL, &val))) {
-				if (r < 0 || cli_u32(u32s[k].flag, val, u32s[k].lo, u32s[k].hi, u32s[k].dst))
-					goto usage_err;
-				matched = 1;
-			}
-		if (matched)
+		if ((r = cli_opt_u32s(argc, argv, &i, u32s, sizeof u32s / sizeof u32s[0])) < 0)
+			goto usage_err;
+		if (r)
 			continue;
 		fprintf(stderr, "mu vm run: unexpected argument '%s'\n", argv[i]);
 		goto usage_err;

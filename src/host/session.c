@@ -49,6 +49,17 @@ int cli_u32(const char *flag, const char *s, uint32_t lo, uint32_t hi, uint32_t 
 	return 0;
 }
 
+int cli_opt_u32s(int argc, char **argv, int *i, const struct cli_u32_opt *t, size_t n)
+{
+	const char *val;
+	for (size_t k = 0; k < n; k++) {
+		int r = cli_opt(argc, argv, i, t[k].flag, NULL, &val);
+		if (r)
+			return r < 0 || cli_u32(t[k].flag, val, t[k].lo, t[k].hi, t[k].dst) ? -1 : 1;
+	}
+	return 0;
+}
+
 int cli_f32(const char *flag, const char *s, float lo, float hi, float *out)
 {
 	char *end;
