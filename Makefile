@@ -33,6 +33,8 @@ ALL_CFLAGS := -std=c11 -Isrc $(WARN) $(if $(WERROR),-Werror) -ffp-contract=off -
 LDFLAGS  ?=
 ALL_LDFLAGS := $(SAN) -pie $(LDFLAGS)
 LIBS     := -l:libbearssl.a -l:libutf8proc.a -lpthread
+# Host programs only (mu proxy's HTTP API); never linked into the enclave.
+HOST_LIBS := $(LIBS) -lmicrohttpd
 
 ENGINE_SRC := $(wildcard src/base/*.c) src/pal/posix.c src/pal/net.c $(wildcard src/engine/*.c) $(wildcard src/wire/*.c) \
               $(wildcard src/seal/*.c) $(wildcard src/attest/*.c)
@@ -79,7 +81,7 @@ $(BUILD)/libmu_host.a: $(HOST_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/mu: $(MU_OBJ) $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $(MU_OBJ) $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(MU_OBJ) $(BUILD)/libmu_host.a $(BUILD)/libmu_engine.a $(HOST_LIBS)
 
 # The enclave links the engine library only: no host code (no HTTP, no files written).
 $(BUILD)/mu-enclave: $(ENCL_OBJ) $(BUILD)/libmu_engine.a
@@ -90,7 +92,7 @@ $(BUILD)/tests/mu-enclave-test: $(ENCL_TOBJ) $(BUILD)/libmu_engine.a
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmu_host.a $(BUILD)/libmu_enclave.a $(BUILD)/libmu_engine.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmu_host.a $(BUILD)/libmu_enclave.a $(BUILD)/libmu_engine.a $(LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmu_host.a $(BUILD)/libmu_enclave.a $(BUILD)/libmu_engine.a $(HOST_LIBS) -lm
 
 # The static enclave for the VM image (docs/vm.md): the same sources as build/mu-enclave,
 # compiled with musl-gcc and linked -static, plus src/pal/fortify_shim.c for the three glibc

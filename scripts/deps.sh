@@ -4,11 +4,15 @@
 # cpio, xz-utils) and qemu-system-x86 are for the enclave VM image (docs/vm.md).
 # Idempotent: packages already present are left alone, and apt runs only when something is
 # missing. Needs root (or sudo) only when it actually has to install.
+# Node.js and npm are for the one client-compatibility test (tests/cli_http_openai.sh, which
+# installs the `openai` package into a scratch directory); they are installed only when no
+# `npm` is on the PATH, so a Node.js that is already there is left alone.
 set -eu
 
-PKGS="make gcc clang musl-tools linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils qemu-system-x86 llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev python3 python3-numpy python3-jinja2 python3-cryptography valgrind"
+PKGS="make gcc clang musl-tools linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils qemu-system-x86 llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev libmicrohttpd-dev curl python3 python3-numpy python3-jinja2 python3-cryptography valgrind"
 
 missing=""
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
 		missing="$missing $p"

@@ -5,7 +5,8 @@
 #   chain_enclave_config NAME JSON  writes $TMP/NAME.json: the members in JSON plus "model" and
 #                                   "channel": unix:$TMP/NAME.sock
 #   chain_measure BIN NAME          the measurement of enclave binary BIN with config NAME
-#   chain_kbs M1 [M2 ...]           policy allowing those measurements (dev evidence) + broker
+#   chain_kbs M1 [M2 ...]           policy allowing those measurements (dev evidence) + broker;
+#                                   its egress maximum is $CHAIN_MAX_EGRESS (default 4096)
 #   chain_start_enclave BIN NAME    starts an enclave; waits until it listens; pid in $ENCLAVE_PID
 #   chain_start_proxy NAME ARGS...  starts `mu proxy` for enclave NAME, listening on
 #                                   unix:$TMP/NAME-proxy.sock, ledger $TMP/NAME.ledger, audit
@@ -59,7 +60,7 @@ chain_kbs() {
 	K=$(od -An -v -tx1 -j56 -N16 "$TMP/model.mus" | tr -d ' \n') # the sealed header's key id
 	{
 		printf '{"version": 1, "allow_dev_evidence": true, "nonce_ttl_ms": 10000,'
-		printf ' "max_egress_bytes_per_s": 4096, "measurements": {'
+		printf ' "max_egress_bytes_per_s": %s, "measurements": {' "${CHAIN_MAX_EGRESS:-4096}"
 		sep=
 		for m in "$@"; do
 			printf '%s"%s": {"key_ids": ["%s"], "note": "test enclave"}' "$sep" "$m" "$K"

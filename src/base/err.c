@@ -27,8 +27,8 @@ enum mu_err mu_err_prefix(struct mu_error *e, const char *fmt, ...)
 	char old[MU_ERROR_MSG_MAX];
 	va_list ap;
 
-	if (!e)
-		return MU_OK;
+	if (!e) /* the code is not known here; never MU_OK, so `return mu_err_prefix(...)` fails closed */
+		return MU_ERR_INTERNAL;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);

@@ -38,7 +38,8 @@ enum mu_err mu_errf(struct mu_error *e, enum mu_err code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 enum mu_err mu_verrf(struct mu_error *e, enum mu_err code, const char *fmt, va_list ap);
 
-/* Prepends "prefix: " to an existing message (e.g. the file name), keeping the code. */
+/* Prepends "prefix: " to an existing message (e.g. the file name), keeping the code. With e
+ * NULL the code is unknown and MU_ERR_INTERNAL is returned (never MU_OK). */
 enum mu_err mu_err_prefix(struct mu_error *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

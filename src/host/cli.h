@@ -28,6 +28,7 @@ int cmd_unseal(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 
 /* If argv[*i] is `name` (or `alt`), stores the next argument in *val, advances *i and

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/oai.h"
 #include "host/proxy.h"
 #include "host/serve.h"
 #include "pal/net.h"
@@ -36,6 +37,46 @@ void mu_proxy_opts_default(struct mu_proxy_opts *o)
 	o->read_timeout_ms = MU_WIRE_READ_TIMEOUT_MS;
 	o->reconnect_ms = MU_PROXY_DEFAULT_RECONNECT_MS;
 	o->drain_timeout_ms = MU_PROXY_DEFAULT_DRAIN_MS;
+	o->http_max_conns = MU_PROXY_DEFAULT_HTTP_CONNS;
+	o->http_timeout_ms = MU_PROXY_DEFAULT_HTTP_TIMEOUT_MS;
+	o->http_max_body = MU_PROXY_DEFAULT_HTTP_MAX_BODY;
+}
+
+/* ---- metrics ---- */
+
+static size_t win_slot(struct proxy_metrics *m, uint64_t now_ms)
+{
+	uint64_t sec = now_ms / 1000u;
+	size_t i = (size_t)(sec % PROXY_RATE_WINDOW);
+	if (m->win_s[i] != sec) {
+		m->win_s[i] = sec;
+		m->win_bytes[i] = m->win_tokens[i] = 0;
+	}
+	return i;
+}
+
+void proxy_metrics_bytes(struct proxy_metrics *m, uint64_t n, uint64_t now_ms)
+{
+	m->egress_bytes += n;
+	m->win_bytes[win_slot(m, now_ms)] += n;
+}
+
+void proxy_metrics_tokens(struct proxy_metrics *m, uint64_t n, uint64_t now_ms)
+{
+	m->completion_tokens += n;
+	m->win_tokens[win_slot(m, now_ms)] += n;
+}
+
+void proxy_metrics_rates(const struct proxy_metrics *m, uint64_t now_ms, double *bytes_s, double *tokens_s)
+{
+	uint64_t sec = now_ms / 1000u, b = 0, t = 0;
+	for (size_t i = 0; i < PROXY_RATE_WINDOW; i++)
+		if (m->win_s[i] + PROXY_RATE_WINDOW > sec && m->win_s[i] <= sec) {
+			b += m->win_bytes[i];
+			t += m->win_tokens[i];
+		}
+	*bytes_s = (double)b / PROXY_RATE_WINDOW;
+	*tokens_s = (double)t / PROXY_RATE_WINDOW;
 }
 
 uint64_t proxy_now_ms(void) { return pal_now_ns() / 1000000u; }
@@ -78,7 +119,20 @@ static int audit_start(struct proxy *p)
 	struct jsonw *w = proxy_audit_begin(p, "proxy_start");
 	if (!w)
 		return -1;
-	jsonw_str(w, "listen", p->addr);
+	if (o->listen_addr)
+		jsonw_str(w, "listen", p->addr);
+	else
+		jsonw_null(w, "listen");
+	if (o->http_addr) {
+		jsonw_begin(w, "http");
+		jsonw_int(w, "max_connections", o->http_max_conns);
+		jsonw_int(w, "timeout_ms", o->http_timeout_ms);
+		jsonw_int(w, "max_body", o->http_max_body);
+		jsonw_int(w, "per_ip", o->http_per_ip);
+		jsonw_bool(w, "auth", !o->http_no_auth);
+		jsonw_int(w, "keys", p->keys.n);
+		jsonw_end(w);
+	}
 	jsonw_str(w, "enclave", o->enclave_addr);
 	jsonw_str(w, "kbs", o->kbs_addr);
 	jsonw_int(w, "egress_bps", (int64_t)o->egress_bps);
@@ -155,8 +209,16 @@ static enum mu_err setup(struct proxy *p, struct mu_error *err)
 	enum mu_err rc;
 	if ((rc = check_addr("--enclave", o->enclave_addr, err)) != MU_OK ||
 	    (rc = check_addr("--kbs", o->kbs_addr, err)) != MU_OK ||
-	    (rc = check_addr("--listen", o->listen_addr, err)) != MU_OK)
+	    (o->listen_addr && (rc = check_addr("--listen", o->listen_addr, err)) != MU_OK) ||
+	    (o->http_addr && (rc = check_addr("--http", o->http_addr, err)) != MU_OK))
 		return rc;
+	if (!o->listen_addr && !o->http_addr)
+		return mu_errf(err, MU_ERR_ARG, "nothing to serve: give --listen, --http or both");
+	if (o->http_addr && !o->http_no_auth && (!o->keys_path || !o->key_state_dir))
+		return mu_errf(err, MU_ERR_ARG, "--http needs --keys FILE and --key-state DIR (or --no-auth)");
+	if (o->http_addr && (o->http_max_conns == 0 || o->http_max_conns > MU_PROXY_HTTP_CONNS_LIMIT ||
+			     o->http_timeout_ms == 0 || o->http_max_body == 0))
+		return mu_errf(err, MU_ERR_ARG, "the HTTP connection limit, timeout and body limit must be > 0");
 	if (o->max_clients == 0 || o->max_clients > MU_PROXY_CLIENTS_LIMIT || o->read_timeout_ms == 0 ||
 	    o->reconnect_ms == 0 || o->drain_timeout_ms == 0 || o->ledger.reserve_bytes == 0)
 		return mu_errf(err, MU_ERR_ARG,
@@ -172,8 +234,17 @@ static enum mu_err setup(struct proxy *p, struct mu_error *err)
 		return rc;
 	p->audit_open = 1;
 
-	/* memory: everything the steady state needs, once */
-	size_t n = o->max_clients;
+	if (o->http_addr && o->keys_path) {
+		if ((rc = mu_keys_load(&p->keys, o->keys_path, err)) != MU_OK)
+			return rc;
+		if ((rc = mu_keys_open_state(&p->keys, o->key_state_dir, o->ledger.reserve_bytes, pal_now_ns(), err)) !=
+		    MU_OK)
+			return rc;
+	}
+
+	/* memory: everything the steady state needs, once; HTTP requests take the slots after
+	 * the frame clients' (their frame buffers are mapped but stay untouched but for req_buf) */
+	size_t n = (size_t)o->max_clients + (o->http_addr ? o->http_max_conns : 0);
 	p->clients = calloc(n, sizeof *p->clients);
 	p->client_mem = calloc(n, (size_t)2 * MU_WIRE_MAX_FRAME);
 	p->scratch_len = mu_msg_mem_size(MU_WIRE_MAX_FRAME);
@@ -182,7 +253,7 @@ static enum mu_err setup(struct proxy *p, struct mu_error *err)
 	/* stream:false holds a whole response the max_size rule allows, plus one token frame's
 	 * text, so that nothing of it leaves before its end (see produce() in proxy_egress.c) */
 	uint64_t hold = p->fcfg.max_response_bytes < PROXY_NS_MAX ? p->fcfg.max_response_bytes : PROXY_NS_MAX;
-	p->act.ns_cap = (size_t)hold + MU_WIRE_MAX_TOKEN_TEXT;
+	p->act.ns_cap = (size_t)hold + MU_WIRE_MAX_TOKEN_TEXT + OAI_MAX_STOP_BYTES; /* + held stop bytes (HTTP) */
 	p->act.ns = malloc(p->act.ns_cap);
 	p->link.ebuf = malloc(MU_WIRE_MAX_FRAME);
 	p->link.kbuf = malloc(MU_KBS_MAX_FRAME);
@@ -190,24 +261,28 @@ static enum mu_err setup(struct proxy *p, struct mu_error *err)
 	p->link.kout = malloc(PROXY_KOUT_CAP);
 	if (!p->clients || !p->client_mem || !p->scratch || !p->eg || !p->act.ns || !p->link.ebuf || !p->link.kbuf ||
 	    !p->link.eout || !p->link.kout)
-		return mu_errf(err, MU_ERR_NOMEM, "out of memory for %u clients (each holds 2 MiB of frame buffers)",
-			       o->max_clients);
+		return mu_errf(err, MU_ERR_NOMEM, "out of memory for %zu clients (each holds 2 MiB of frame buffers)", n);
 	for (size_t i = 0; i < n; i++) {
 		struct proxy_client *c = &p->clients[i];
 		c->fd = -1;
 		c->rd_mem = p->client_mem + i * 2 * MU_WIRE_MAX_FRAME;
 		c->req_buf = c->rd_mem + MU_WIRE_MAX_FRAME;
+		c->req_key = -1;
 	}
 	p->eg_client = -1;
 	p->act.client = -1;
 	proxy_link_init(&p->link);
 	p->link.backoff_ms = o->reconnect_ms;
 
-	rc = pal_listen(o->listen_addr, 64, &p->lfd, p->addr, sizeof p->addr, err);
-	if (rc != MU_OK) {
-		mu_err_prefix(err, "--listen");
-		return rc;
+	if (o->listen_addr) {
+		rc = pal_listen(o->listen_addr, 64, &p->lfd, p->addr, sizeof p->addr, err);
+		if (rc != MU_OK) {
+			mu_err_prefix(err, "--listen");
+			return rc;
+		}
 	}
+	if (o->http_addr && (rc = proxy_http_start(p, err)) != MU_OK)
+		return rc;
 	return MU_OK;
 }
 
@@ -229,7 +304,8 @@ static void print_start(const struct proxy *p)
 			mu_filter_action_name(p->fcfg.action[r]));
 	fprintf(stderr, ", %u deny patterns, max response %llu bytes\n", p->fcfg.n_deny,
 		(unsigned long long)p->fcfg.max_response_bytes);
-	fprintf(stderr, "mu proxy: listening on %s\n", p->addr);
+	if (o->listen_addr)
+		fprintf(stderr, "mu proxy: listening on %s\n", p->addr);
 }
 
 /* ---- the loop ---- */
@@ -249,7 +325,8 @@ static void lower(int *timeout, int t)
 static enum mu_err serve_loop(struct proxy *p, struct mu_error *err)
 {
 	uint32_t max = p->o->max_clients;
-	struct pollfd *pfd = calloc((size_t)max + 4, sizeof *pfd);
+	uint32_t hmax = p->http ? proxy_http_poll_max(p) : 0;
+	struct pollfd *pfd = calloc((size_t)max + hmax + 4, sizeof *pfd);
 	uint32_t *which = calloc((size_t)max + 4, sizeof *which);
 	enum mu_err rc = MU_OK;
 	if (!pfd || !which) {
@@ -262,12 +339,19 @@ static enum mu_err serve_loop(struct proxy *p, struct mu_error *err)
 		proxy_link_tick(p, now);
 		now = proxy_now_ms();
 		proxy_pump(p, now);
+		/* libmicrohttpd's callbacks queue requests and take the pump's output: alternate until
+		 * neither has more to do (bounded; poll then runs with timeout 0 if work is left) */
+		for (int k = 0; p->http && k < 8 && proxy_http_run(p, now); k++) {
+			now = proxy_now_ms();
+			proxy_pump(p, now);
+		}
 
 		nfds_t n = 0;
 		int timeout = -1;
 		uint64_t now_ns = pal_now_ns();
 		pfd[n++] = (struct pollfd){.fd = p->sfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = now >= p->accept_pause_until_ms ? p->lfd : -1, .events = POLLIN};
+		/* p->lfd is -1 without --listen: poll ignores it */
 		if (now < p->accept_pause_until_ms)
 			lower(&timeout, ms_until(p->accept_pause_until_ms, now));
 		pfd[n++] = (struct pollfd){.fd = p->link.efd, .events = proxy_link_enclave_events(p)};
@@ -298,7 +382,9 @@ static enum mu_err serve_loop(struct proxy *p, struct mu_error *err)
 			if (next)
 				lower(&timeout, ms_until(next, now));
 		}
-		int pr = poll(pfd, n, timeout);
+		nfds_t hfirst = n;
+		uint32_t hn = p->http ? proxy_http_poll_fill(p, pfd + n, &timeout) : 0;
+		int pr = poll(pfd, n + hn, timeout);
 		if (pr < 0 && errno != EINTR) {
 			rc = mu_errf(err, MU_ERR_IO, "poll: %s", strerror(errno));
 			break;
@@ -314,6 +400,8 @@ static enum mu_err serve_loop(struct proxy *p, struct mu_error *err)
 			proxy_link_enclave_io(p, pfd[2].revents, now);
 		if (pr > 0 && pfd[3].fd >= 0 && pfd[3].fd == p->link.kfd && pfd[3].revents)
 			proxy_link_broker_io(p, pfd[3].revents, now);
+		if (pr > 0 && hn)
+			proxy_http_poll_done(p, pfd + hfirst, hn, now);
 		for (nfds_t j = 4; pr > 0 && j < n; j++) {
 			struct proxy_client *c = &p->clients[which[j]];
 			short re = pfd[j].revents;
@@ -358,6 +446,7 @@ static void teardown(struct proxy *p)
 		for (uint32_t i = 0; i < p->o->max_clients; i++)
 			if (p->clients[i].fd >= 0)
 				proxy_client_close(p, &p->clients[i], NULL);
+	proxy_http_stop(p);
 	proxy_link_close(p);
 	if (p->lfd >= 0) {
 		close(p->lfd);
@@ -367,6 +456,7 @@ static void teardown(struct proxy *p)
 		close(p->sfd);
 	if (p->audit_open)
 		mu_audit_close(&p->audit);
+	mu_keys_free(&p->keys);
 	free(p->clients);
 	free(p->client_mem);
 	free(p->scratch);
@@ -402,6 +492,7 @@ enum mu_err mu_proxy_run(const struct mu_proxy_opts *o, struct mu_error *err)
 	if (p->stop_signal)
 		fprintf(stderr, "mu proxy: %s, stopping\n", p->stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
 	cancel_on_stop(p);
+	proxy_http_stop(p); /* its open requests end (client_gone) before the proxy_stop record */
 	proxy_refused_flush(p, proxy_now_ms(), 1); /* every refusal is in some record */
 	audit_stop(p, rc == MU_OK ? (p->stop_signal == SIGINT ? "SIGINT" : "SIGTERM") : "error");
 	fprintf(stderr, "mu proxy: stopped\n");

@@ -29,6 +29,7 @@
 #ifndef MU_HOST_PROXY_H
 #define MU_HOST_PROXY_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@
 #include "base/bucket.h"
 #include "base/err.h"
 #include "base/limits.h"
+#include "host/apikeys.h"
 #include "host/audit.h"
 #include "host/filter.h"
 #include "host/ledger.h"
@@ -52,6 +54,11 @@
 #define MU_PROXY_DEFAULT_DRAIN_MS 180000u /* the enclave's done/error after a cancel (--drain-timeout-ms) */
 #define MU_PROXY_DRAIN_MAX_MS 3600000u
 #define MU_PROXY_CLIENTS_LIMIT 1024u /* largest --max-clients (each client holds 2 MiB of buffers) */
+#define MU_PROXY_DEFAULT_HTTP_CONNS 128u    /* --http-max-connections */
+#define MU_PROXY_HTTP_CONNS_LIMIT 1024u
+#define MU_PROXY_DEFAULT_HTTP_TIMEOUT_MS 10000u /* --http-timeout-ms */
+#define MU_PROXY_DEFAULT_HTTP_MAX_BODY (1u << 20) /* --http-max-body */
+#define MU_PROXY_HTTP_HEADER_MEM (32u << 10) /* per connection: request line + headers must fit */
 
 struct mu_proxy_opts {
 	const char *enclave_addr; /* "unix:PATH" | "tcp:HOST:PORT" */
@@ -68,6 +75,15 @@ struct mu_proxy_opts {
 	uint32_t read_timeout_ms;
 	uint32_t reconnect_ms;
 	uint32_t drain_timeout_ms; /* a cancelled request must end within this, or the link is dropped */
+	/* the HTTP API (proxy_http.c, docs/http.md); http_addr NULL: none */
+	const char *http_addr;
+	const char *keys_path;     /* API keys (host/apikeys.h); NULL only with http_no_auth */
+	const char *key_state_dir; /* the keys' quota ledgers */
+	int http_no_auth;          /* --no-auth: anyone may call the API (development only) */
+	uint32_t http_max_conns;
+	uint32_t http_timeout_ms; /* a request must arrive whole within this; idle connections close */
+	uint32_t http_max_body;
+	uint32_t http_per_ip;     /* connections per client address (0: no limit) */
 };
 
 void mu_proxy_opts_default(struct mu_proxy_opts *o);
@@ -81,7 +97,7 @@ enum mu_err mu_proxy_run(const struct mu_proxy_opts *o, struct mu_error *err);
 
 #define PROXY_CTL_MAX 2048       /* per client: the proxy's own error frames waiting to be sent */
 #define PROXY_CTL_READ_ROOM 1024 /* a client is read only while this much ctl room is left */
-#define PROXY_NAME_MAX 112       /* "c17 unix:pid=1234,uid=1000" */
+#define PROXY_NAME_MAX 160       /* "c17 unix:pid=1234,uid=1000", "h9 key=alice tcp:127.0.0.1:5000" */
 #define PROXY_EOUT_CAP (MU_FRAME_HDR + MU_WIRE_MAX_FRAME + 1024)
 #define PROXY_KOUT_CAP (MU_FRAME_HDR + MU_KBS_MAX_FRAME)
 #define PROXY_CONNECT_MS 1000u   /* connecting to the enclave or the broker */
@@ -123,6 +139,10 @@ struct proxy_client {
 	uint8_t *req_buf;   /* MU_WIRE_MAX_FRAME bytes: the re-encoded generate body */
 	size_t req_len;
 	uint64_t req_t0_ms;
+	int req_key;        /* API key index (HTTP), -1: none */
+	/* an HTTP request (proxy_http.c) rather than a frame connection: fd is then the HTTP
+	 * connection's socket, owned by libmicrohttpd, only ever polled for a hangup */
+	struct http_req *h;
 };
 
 enum proxy_link_state {
@@ -194,11 +214,31 @@ struct proxy_active {
 	enum mu_finish finish;
 	int64_t prompt_tokens, completion_tokens; /* the enclave's done, checked */
 	int64_t elapsed_ms; /* the proxy's own measure: forwarded to the enclave's done */
+	int key;            /* API key charged besides the ledger, -1: none */
+	int stop_hit;       /* HTTP: a stop sequence ended the text; the enclave was cancelled */
 	/* stream:false: text released by the filter, sent as token frames at the end */
 	uint8_t *ns; /* ns_cap bytes */
 	size_t ns_cap, ns_len, ns_off;
 	int ns_flushing; /* the buffer filled up before the end: sending it now */
 };
+
+/* What GET /metrics reports (proxy_http.c). Rates are over the last PROXY_RATE_WINDOW seconds. */
+#define PROXY_RATE_WINDOW 10
+#define PROXY_HTTP_STATUSES 12 /* distinct statuses counted (200, 400, 401, ...) */
+struct proxy_metrics {
+	uint64_t egress_bytes;      /* enclave-derived bytes written to clients (frames and HTTP) */
+	uint64_t completion_tokens; /* from the enclave's done of completed requests */
+	uint64_t frame_requests;    /* generate requests admitted on the frame socket */
+	uint64_t blocks[MU_RULE_COUNT];
+	uint16_t status[PROXY_HTTP_STATUSES];
+	uint64_t status_n[PROXY_HTTP_STATUSES];
+	uint64_t last_attested_wall_ms;
+	uint64_t win_s[PROXY_RATE_WINDOW], win_bytes[PROXY_RATE_WINDOW], win_tokens[PROXY_RATE_WINDOW];
+};
+void proxy_metrics_bytes(struct proxy_metrics *m, uint64_t n, uint64_t now_ms);
+void proxy_metrics_tokens(struct proxy_metrics *m, uint64_t n, uint64_t now_ms);
+/* per second, over the window ending at now_ms */
+void proxy_metrics_rates(const struct proxy_metrics *m, uint64_t now_ms, double *bytes_s, double *tokens_s);
 
 /* Refusals of one code folded into one `refused` record per PROXY_REFUSED_INTERVAL_MS. */
 struct proxy_refusals {
@@ -244,6 +284,10 @@ struct proxy {
 	int audit_open;
 	int stop_signal;
 	uint64_t accept_pause_until_ms;
+	/* HTTP API: slots clients[max_clients .. max_clients + http_max_conns) are HTTP requests */
+	struct proxy_http *http;
+	struct mu_keys keys;
+	struct proxy_metrics metrics;
 };
 
 /* proxy.c */
@@ -254,7 +298,31 @@ uint64_t proxy_wall_ms(void);
 struct jsonw *proxy_audit_begin(struct proxy *p, const char *event);
 int proxy_audit_commit(struct proxy *p);
 
+/* proxy_http.c: the HTTP API on libmicrohttpd, driven from the poll loop */
+enum mu_err proxy_http_start(struct proxy *p, struct mu_error *err);
+void proxy_http_stop(struct proxy *p);
+/* Resumes the requests that have something to send, checks the request deadlines and runs
+ * libmicrohttpd once (nothing in it blocks). Returns 1 when one of its callbacks ran, so the
+ * egress path may have new work (a request queued, a piece taken, a client gone). */
+int proxy_http_run(struct proxy *p, uint64_t now);
+/* Poll entries: the daemon's epoll descriptor, and a hangup watch on each suspended request.
+ * Adds at most proxy_http_poll_max(p) entries at pfd; returns how many. */
+uint32_t proxy_http_poll_max(const struct proxy *p);
+uint32_t proxy_http_poll_fill(struct proxy *p, struct pollfd *pfd, int *timeout);
+void proxy_http_poll_done(struct proxy *p, const struct pollfd *pfd, uint32_t n, uint64_t now);
+/* The egress path's hooks for a client slot that is an HTTP request. */
+void proxy_http_error(struct proxy *p, struct proxy_client *c, const char *id, enum mu_wire_code code,
+		      const char *message);
+int proxy_http_produce(struct proxy *p, uint64_t now); /* the active request's next piece; 0: none now */
+void proxy_http_release(struct proxy *p, struct proxy_client *c); /* the slot is given up */
+
 /* proxy_client.c */
+/* The checks every generate passes before it is queued (enclave up, budget left, queue room). */
+enum mu_wire_code proxy_admit_check(struct proxy *p, const char *id);
+/* Re-encodes m into c->req_buf, writes the request record (with api and c->req_key when api
+ * is not NULL) and queues it; otherwise the code and *msg to answer with. */
+enum mu_wire_code proxy_enqueue(struct proxy *p, struct proxy_client *c, const struct mu_msg *m, const char *api,
+				uint64_t now, const char **msg);
 void proxy_client_accept(struct proxy *p, uint64_t now);
 void proxy_client_readable(struct proxy *p, struct proxy_client *c, short revents, uint64_t now);
 void proxy_client_flush(struct proxy *p, struct proxy_client *c, uint64_t now);
@@ -284,6 +352,15 @@ int proxy_act_enclave_bad_frame(struct proxy *p, enum mu_wire_code code, uint64_
 void proxy_act_timers(struct proxy *p, uint64_t now);
 uint64_t proxy_act_next_ms(const struct proxy *p); /* 0: none */
 int proxy_act_may_read(const struct proxy *p);
+/* Charges n bytes about to be released for the active request (the ledger, and its API key's
+ * quota); 0 when they may not go (the request has been failed). */
+int proxy_charge(struct proxy *p, size_t n, uint64_t now);
+/* p->eg[0..len) (raw bytes, no frame header) is the next output for client index ci. */
+void proxy_eg_set(struct proxy *p, size_t len, int ci, int kind);
+/* The active request's closing record; 0 when it is durable (or was written before). */
+int proxy_act_audit(struct proxy *p, const char *finish, const char *error, uint64_t now);
+void proxy_act_fail(struct proxy *p, enum mu_wire_code code, const char *message, uint64_t now);
+void proxy_act_cancel(struct proxy *p, uint64_t now); /* asks the enclave to stop the active request */
 /* The egress frame owned by client index ci was written completely. */
 void proxy_egress_written(struct proxy *p, int ci, int kind);
 void proxy_queue_remove(struct proxy *p, uint32_t idx);

@@ -47,6 +47,9 @@ const char *proxy_code_message(enum mu_wire_code code)
 	case MU_WIRE_BUDGET_EXHAUSTED: return "the egress budget (daily or total) is spent";
 	case MU_WIRE_FILTERED: return "the output filter blocked this response";
 	case MU_WIRE_OVER_CAPACITY: return "too many clients or queued requests; try again later";
+	case MU_WIRE_UNAUTHORIZED: return "no API key, or not a known one";
+	case MU_WIRE_RATE_LIMITED: return "the API key's request rate is spent for now; try again later";
+	case MU_WIRE_QUOTA_EXHAUSTED: return "the API key's output quota is spent";
 	default: return "the request failed";
 	}
 }
@@ -138,7 +141,10 @@ void proxy_client_error(struct proxy *p, struct proxy_client *c, const char *id,
 			const char *message)
 {
 	char body[MU_WIRE_MAX_ERROR_MESSAGE + 256];
-	(void)p;
+	if (c->h) {
+		proxy_http_error(p, c, id, code, message);
+		return;
+	}
 	size_t n = mu_msg_error(body, sizeof body, id, code, message ? message : proxy_code_message(code));
 	if (n == 0)
 		n = mu_msg_error(body, sizeof body, NULL, code, proxy_code_message(code));
@@ -201,7 +207,7 @@ void proxy_client_flush(struct proxy *p, struct proxy_client *c, uint64_t now)
 {
 	int ci = client_index(p, c);
 	size_t sent;
-	if (c->fd < 0 || c->draining)
+	if (c->fd < 0 || c->draining || c->h) /* an HTTP request is written by its content reader */
 		return;
 	for (;;) {
 		if (c->mid != 2 && c->ctl_off < c->ctl_len) {
@@ -235,6 +241,7 @@ void proxy_client_flush(struct proxy *p, struct proxy_client *c, uint64_t now)
 				return;
 			p->eg_off += sent;
 			p->eg_credit -= sent;
+			proxy_metrics_bytes(&p->metrics, sent, now);
 			if (p->eg_off)
 				c->mid = 2;
 			if (p->eg_off == p->eg_len) {
@@ -264,7 +271,7 @@ void proxy_client_flush(struct proxy *p, struct proxy_client *c, uint64_t now)
 void proxy_client_close(struct proxy *p, struct proxy_client *c, const char *why)
 {
 	(void)why;
-	if (c->fd < 0)
+	if (c->fd < 0 || c->h)
 		return;
 	proxy_act_client_gone(p, c); /* its queued or running request, and its egress frame */
 	close(c->fd);
@@ -301,34 +308,30 @@ static void refuse(struct proxy *p, struct proxy_client *c, const char *id, enum
 	start_closing(p, c, now);
 }
 
-static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *m, uint64_t now)
+enum mu_wire_code proxy_admit_check(struct proxy *p, const char *id)
 {
-	const char *id = m->id;
 	char done[MU_WIRE_MAX_ID + 160];
-	if (c->req != PROXY_REQ_NONE) {
-		proxy_client_error(p, c, id, MU_WIRE_BUSY, NULL);
-		return;
-	}
-	if (p->link.state != PROXY_LINK_UP) {
-		refuse(p, c, id, MU_WIRE_ENCLAVE_UNAVAILABLE, NULL, now);
-		return;
-	}
+	if (p->link.state != PROXY_LINK_UP)
+		return MU_WIRE_ENCLAVE_UNAVAILABLE;
 	/* no budget left: less than the smallest complete answer (a done frame) */
 	size_t dn = mu_msg_done(done, sizeof done, id, MU_FINISH_CANCELLED, 0, 0, 0);
 	uint64_t left = mu_ledger_remaining(&p->ledger, mu_ledger_day(proxy_wall_ms() / 1000u));
-	if (left < MU_FRAME_HDR + dn) {
-		refuse(p, c, id, MU_WIRE_BUDGET_EXHAUSTED, NULL, now);
-		return;
-	}
-	if (p->n_queue >= MU_PROXY_MAX_QUEUE) {
-		refuse(p, c, id, MU_WIRE_OVER_CAPACITY, "too many requests are queued; try again later", now);
-		return;
-	}
+	if (left < MU_FRAME_HDR + dn)
+		return MU_WIRE_BUDGET_EXHAUSTED;
+	if (p->n_queue >= MU_PROXY_MAX_QUEUE)
+		return MU_WIRE_OVER_CAPACITY;
+	return MU_WIRE_OK;
+}
+
+enum mu_wire_code proxy_enqueue(struct proxy *p, struct proxy_client *c, const struct mu_msg *m, const char *api,
+				uint64_t now, const char **msg)
+{
+	const char *id = m->id;
 	/* re-encoded from the decoded message: the enclave never sees a client's bytes */
 	size_t n = mu_msg_generate((char *)c->req_buf, MU_WIRE_MAX_FRAME, m);
 	if (n == 0) {
-		proxy_client_error(p, c, id, MU_WIRE_BAD_REQUEST, "the request does not fit in one frame once re-encoded");
-		return;
+		*msg = "the request does not fit in one frame once re-encoded";
+		return MU_WIRE_BAD_REQUEST;
 	}
 	uint64_t prompt_bytes = 0;
 	if (m->generate.has_prompt)
@@ -340,6 +343,13 @@ static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *
 	if (w) {
 		jsonw_str(w, "client", c->name);
 		jsonw_str(w, "id", id);
+		if (api) {
+			jsonw_str(w, "api", api);
+			if (c->req_key >= 0)
+				jsonw_str(w, "key", p->keys.k[c->req_key].id);
+			else
+				jsonw_null(w, "key");
+		}
 		jsonw_int(w, "prompt_bytes", (int64_t)prompt_bytes);
 		jsonw_int(w, "messages", m->generate.has_prompt ? 0 : m->generate.n_messages);
 		jsonw_int(w, "max_tokens", m->generate.max_tokens);
@@ -347,8 +357,8 @@ static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *
 		jsonw_int(w, "queued_before", p->n_queue);
 	}
 	if (!w || proxy_audit_commit(p) != 0) {
-		proxy_client_error(p, c, id, MU_WIRE_INTERNAL, "the audit log cannot be written, so nothing is served");
-		return;
+		*msg = "the audit log cannot be written, so nothing is served";
+		return MU_WIRE_INTERNAL;
 	}
 	c->req = PROXY_REQ_QUEUED;
 	snprintf(c->req_id, sizeof c->req_id, "%s", id);
@@ -357,6 +367,29 @@ static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *
 	c->req_len = n;
 	c->req_t0_ms = now;
 	p->queue[p->n_queue++] = (uint32_t)client_index(p, c);
+	return MU_WIRE_OK;
+}
+
+static void admit(struct proxy *p, struct proxy_client *c, const struct mu_msg *m, uint64_t now)
+{
+	const char *id = m->id;
+	if (c->req != PROXY_REQ_NONE) {
+		proxy_client_error(p, c, id, MU_WIRE_BUSY, NULL);
+		return;
+	}
+	enum mu_wire_code code = proxy_admit_check(p, id);
+	if (code != MU_WIRE_OK) {
+		refuse(p, c, id, code,
+		       code == MU_WIRE_OVER_CAPACITY ? "too many requests are queued; try again later" : NULL, now);
+		return;
+	}
+	const char *msg = NULL;
+	c->req_key = -1;
+	code = proxy_enqueue(p, c, m, NULL, now, &msg);
+	if (code != MU_WIRE_OK)
+		proxy_client_error(p, c, id, code, msg);
+	else
+		p->metrics.frame_requests++;
 }
 
 static void on_frame(struct proxy *p, struct proxy_client *c, const uint8_t *body, size_t len, uint64_t now)

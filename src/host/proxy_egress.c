@@ -96,7 +96,7 @@ static int audit_response(struct proxy *p, const struct resp_rec *r)
 }
 
 /* The active request's closing record (once). */
-static int act_audit(struct proxy *p, const char *finish, const char *error, uint64_t now)
+int proxy_act_audit(struct proxy *p, const char *finish, const char *error, uint64_t now)
 {
 	struct proxy_active *a = &p->act;
 	if (a->audited)
@@ -168,7 +168,7 @@ static void drop_unstarted(struct proxy *p)
 	p->act.ns_flushing = 0;
 }
 
-static void send_cancel(struct proxy *p, uint64_t now)
+void proxy_act_cancel(struct proxy *p, uint64_t now)
 {
 	struct proxy_active *a = &p->act;
 	char body[MU_WIRE_MAX_ID + 64];
@@ -188,7 +188,7 @@ static void after_answer(struct proxy *p, uint64_t now)
 {
 	detach(p);
 	if (!p->act.enclave_done) {
-		send_cancel(p, now);
+		proxy_act_cancel(p, now);
 		p->act.phase = PROXY_ACT_DRAIN;
 	} else {
 		act_end(p);
@@ -196,11 +196,11 @@ static void after_answer(struct proxy *p, uint64_t now)
 }
 
 /* The request ends with an error frame the proxy writes (message NULL: the code's own). */
-static void act_fail(struct proxy *p, enum mu_wire_code code, const char *message, uint64_t now)
+void proxy_act_fail(struct proxy *p, enum mu_wire_code code, const char *message, uint64_t now)
 {
 	struct proxy_client *c = act_client(p);
 	drop_unstarted(p);
-	act_audit(p, NULL, mu_wire_code_name(code), now);
+	proxy_act_audit(p, NULL, mu_wire_code_name(code), now);
 	if (c)
 		proxy_client_error(p, c, p->act.id, code, message);
 	after_answer(p, now);
@@ -214,6 +214,7 @@ static void act_block(struct proxy *p, enum mu_filter_rule rule, uint64_t at, ui
 	char msg[128];
 	drop_unstarted(p);
 	a->audited = 1;
+	p->metrics.blocks[rule]++;
 	struct jsonw *w = proxy_audit_begin(p, "blocked");
 	if (w) {
 		jsonw_str(w, "client", a->client_name);
@@ -233,30 +234,42 @@ static void act_block(struct proxy *p, enum mu_filter_rule rule, uint64_t at, ui
 
 /* ---- frames for the client ---- */
 
-/* Charges n bytes about to be released; on failure the request is failed (0 returned). */
-static int charge(struct proxy *p, size_t n, uint64_t now)
+int proxy_charge(struct proxy *p, size_t n, uint64_t now)
 {
 	struct mu_error err = {0};
 	enum mu_err rc = mu_ledger_charge(&p->ledger, n, today(), &err);
+	if (rc == MU_OK && p->act.key >= 0) {
+		rc = mu_keys_charge(&p->keys, (uint32_t)p->act.key, n, today(), &err);
+		if (rc == MU_ERR_RANGE) {
+			fprintf(stderr, "mu proxy: request %s of %s: %s\n", p->act.id, p->act.client_name, err.msg);
+			proxy_act_fail(p, MU_WIRE_QUOTA_EXHAUSTED, NULL, now);
+			return 0;
+		}
+	}
 	if (rc == MU_OK)
 		return 1;
 	if (rc == MU_ERR_RANGE) {
 		fprintf(stderr, "mu proxy: request %s of %s: %s\n", p->act.id, p->act.client_name, err.msg);
-		act_fail(p, MU_WIRE_BUDGET_EXHAUSTED, NULL, now);
+		proxy_act_fail(p, MU_WIRE_BUDGET_EXHAUSTED, NULL, now);
 	} else {
 		fprintf(stderr, "mu proxy: ledger: %s; failing closed\n", err.msg);
-		act_fail(p, MU_WIRE_INTERNAL, "the budget ledger cannot be written, so nothing more is released", now);
+		proxy_act_fail(p, MU_WIRE_INTERNAL, "the budget ledger cannot be written, so nothing more is released", now);
 	}
 	return 0;
+}
+
+void proxy_eg_set(struct proxy *p, size_t len, int ci, int kind)
+{
+	p->eg_len = len;
+	p->eg_off = 0;
+	p->eg_client = ci;
+	p->eg_kind = kind;
 }
 
 static void eg_put(struct proxy *p, size_t body_len, int client, int kind)
 {
 	mu_frame_header(p->eg, body_len, MU_WIRE_MAX_FRAME, NULL);
-	p->eg_len = MU_FRAME_HDR + body_len;
-	p->eg_off = 0;
-	p->eg_client = client;
-	p->eg_kind = kind;
+	proxy_eg_set(p, MU_FRAME_HDR + body_len, client, kind);
 }
 
 static int emit_token(struct proxy *p, const uint8_t *text, size_t n, uint64_t now)
@@ -265,10 +278,10 @@ static int emit_token(struct proxy *p, const uint8_t *text, size_t n, uint64_t n
 	size_t len = mu_msg_token((char *)p->eg + MU_FRAME_HDR, MU_WIRE_MAX_FRAME + 1, a->id, text, n);
 	if (len == 0) { /* only possible with the invalid_utf8 rule off */
 		fprintf(stderr, "mu proxy: request %s: released text cannot be framed (not UTF-8)\n", a->id);
-		act_fail(p, MU_WIRE_INTERNAL, NULL, now);
+		proxy_act_fail(p, MU_WIRE_INTERNAL, NULL, now);
 		return 0;
 	}
-	if (!charge(p, MU_FRAME_HDR + len, now))
+	if (!proxy_charge(p, MU_FRAME_HDR + len, now))
 		return 0;
 	eg_put(p, len, a->client, PROXY_EG_TOKEN);
 	a->text_released += n;
@@ -283,17 +296,17 @@ static void emit_done(struct proxy *p, uint64_t now)
 	size_t len = mu_msg_done((char *)p->eg + MU_FRAME_HDR, MU_WIRE_MAX_FRAME + 1, a->id, a->finish,
 				 a->prompt_tokens, a->completion_tokens, a->elapsed_ms);
 	if (len == 0) {
-		act_fail(p, MU_WIRE_INTERNAL, NULL, now);
+		proxy_act_fail(p, MU_WIRE_INTERNAL, NULL, now);
 		return;
 	}
-	if (!charge(p, MU_FRAME_HDR + len, now))
+	if (!proxy_charge(p, MU_FRAME_HDR + len, now))
 		return;
 	a->bytes_released += MU_FRAME_HDR + len;
 	a->frames++;
 	/* recorded before the done leaves; a response that cannot be recorded is not completed */
-	if (act_audit(p, mu_finish_name(a->finish), NULL, now) != 0) {
+	if (proxy_act_audit(p, mu_finish_name(a->finish), NULL, now) != 0) {
 		a->audited = 1;
-		act_fail(p, MU_WIRE_INTERNAL, "the audit log cannot be written, so nothing more is released", now);
+		proxy_act_fail(p, MU_WIRE_INTERNAL, "the audit log cannot be written, so nothing more is released", now);
 		return;
 	}
 	eg_put(p, len, a->client, PROXY_EG_DONE);
@@ -305,6 +318,8 @@ static int produce(struct proxy *p, uint64_t now)
 	struct proxy_active *a = &p->act;
 	if ((a->phase != PROXY_ACT_STREAM && a->phase != PROXY_ACT_FINISH) || a->client < 0)
 		return 0;
+	if (p->clients[a->client].h)
+		return proxy_http_produce(p, now);
 	if (a->stream) {
 		if (a->pending_release) {
 			size_t n = mu_filter_release(&p->filter, p->rel, sizeof p->rel);
@@ -418,6 +433,7 @@ static int start_next(struct proxy *p, uint64_t now)
 	snprintf(a->client_name, sizeof a->client_name, "%s", c->name);
 	a->stream = c->req_stream;
 	a->max_tokens = c->req_max_tokens;
+	a->key = c->req_key;
 	a->t0_ms = c->req_t0_ms;
 	a->fwd_ms = now;
 	mu_filter_start(&p->filter, &p->fcfg);
@@ -499,7 +515,7 @@ static int done_plausible(struct proxy *p, const struct mu_msg *m, uint64_t now)
 		jsonw_int(w, "limit", limit);
 		proxy_audit_commit(p); /* it releases nothing either way */
 	}
-	act_fail(p, MU_WIRE_INTERNAL, "the enclave ended the request with an implausible done; nothing more is released",
+	proxy_act_fail(p, MU_WIRE_INTERNAL, "the enclave ended the request with an implausible done; nothing more is released",
 		 now);
 	return 0;
 }
@@ -510,8 +526,8 @@ void proxy_act_enclave_frame(struct proxy *p, const struct mu_msg *m, uint64_t n
 	int ours = a->phase != PROXY_ACT_NONE && m->has_id && !strcmp(m->id, a->id);
 	switch (m->type) {
 	case MU_MSG_TOKEN:
-		if (!ours || a->phase != PROXY_ACT_STREAM)
-			return; /* late frames of a request already answered */
+		if (!ours || a->phase != PROXY_ACT_STREAM || a->stop_hit)
+			return; /* late frames of a request already answered, or text after a stop */
 		if (mu_filter_push(&p->filter, m->token.text.p, m->token.text.n) == MU_FILTER_BLOCKED)
 			act_block(p, p->filter.rule, p->filter.at, now);
 		else
@@ -530,9 +546,11 @@ void proxy_act_enclave_frame(struct proxy *p, const struct mu_msg *m, uint64_t n
 		a->elapsed_ms = (int64_t)(now > a->fwd_ms ? now - a->fwd_ms : 0); /* ours, not the enclave's */
 		if (!done_plausible(p, m, now))
 			return;
-		a->finish = m->done.finish;
+		/* a stop sequence the proxy found ended the text; the enclave's cancel is its echo */
+		a->finish = a->stop_hit ? MU_FINISH_STOP : m->done.finish;
 		a->prompt_tokens = m->done.prompt_tokens;
 		a->completion_tokens = m->done.completion_tokens;
+		proxy_metrics_tokens(&p->metrics, (uint64_t)a->completion_tokens, now);
 		if (mu_filter_finish(&p->filter) == MU_FILTER_BLOCKED) {
 			act_block(p, p->filter.rule, p->filter.at, now);
 			return;
@@ -562,7 +580,7 @@ void proxy_act_enclave_frame(struct proxy *p, const struct mu_msg *m, uint64_t n
 		char msg[160];
 		snprintf(msg, sizeof msg, "the enclave ended the request: %s", proxy_code_message(code));
 		a->enclave_done = 1;
-		act_fail(p, code, msg, now);
+		proxy_act_fail(p, code, msg, now);
 		return;
 	}
 	default:
@@ -588,7 +606,7 @@ void proxy_act_link_lost(struct proxy *p)
 	struct proxy_active *a = &p->act;
 	if (a->phase == PROXY_ACT_STREAM) {
 		a->enclave_done = 1; /* nothing more will come */
-		act_fail(p, MU_WIRE_ENCLAVE_LOST, NULL, now);
+		proxy_act_fail(p, MU_WIRE_ENCLAVE_LOST, NULL, now);
 	} else if (a->phase == PROXY_ACT_DRAIN) {
 		act_end(p);
 	} /* PROXY_ACT_FINISH needs the enclave no more: it goes on */
@@ -622,7 +640,7 @@ void proxy_act_client_gone(struct proxy *p, struct proxy_client *c)
 		c->req = PROXY_REQ_NONE; /* recorded already; its done frame was dropped above */
 	} else if (c->req == PROXY_REQ_ACTIVE && a->client == ci) {
 		drop_unstarted(p);
-		act_audit(p, NULL, "client_gone", now);
+		proxy_act_audit(p, NULL, "client_gone", now);
 		after_answer(p, now);
 	}
 }
@@ -637,7 +655,7 @@ void proxy_act_client_cancel(struct proxy *p, struct proxy_client *c, const char
 		return;
 	}
 	if (c->req == PROXY_REQ_ACTIVE && a->client == ci && a->phase == PROXY_ACT_STREAM && !strcmp(id, a->id))
-		send_cancel(p, now); /* the enclave answers done(cancelled), passed on as usual */
+		proxy_act_cancel(p, now); /* the enclave answers done(cancelled), passed on as usual */
 	/* a cancel for any other id is ignored, as the enclave does */
 }
 

@@ -329,6 +329,7 @@ static void on_ready(struct proxy *p, const struct mu_msg *m, uint64_t now)
 		return;
 	}
 	l->state = PROXY_LINK_UP;
+	p->metrics.last_attested_wall_ms = proxy_wall_ms();
 	l->last_fail[0] = '\0';
 	l->up_since_ms = now; /* the backoff is left as it is until the link has proved stable */
 	l->stray_errors = 0;

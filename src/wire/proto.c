@@ -56,6 +56,9 @@ static const char *const code_names[MU_WIRE_CODE_COUNT] = {
 	[MU_WIRE_BUDGET_EXHAUSTED] = "budget_exhausted",
 	[MU_WIRE_FILTERED] = "filtered",
 	[MU_WIRE_OVER_CAPACITY] = "over_capacity",
+	[MU_WIRE_UNAUTHORIZED] = "unauthorized",
+	[MU_WIRE_RATE_LIMITED] = "rate_limited",
+	[MU_WIRE_QUOTA_EXHAUSTED] = "quota_exhausted",
 };
 
 static const char *const type_names[MU_MSG_TYPE_COUNT] = {

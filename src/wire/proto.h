@@ -62,6 +62,10 @@ enum mu_wire_code {
 	MU_WIRE_BUDGET_EXHAUSTED,    /* "budget_exhausted": the daily or total egress budget is spent */
 	MU_WIRE_FILTERED,            /* "filtered": the output filter blocked the response */
 	MU_WIRE_OVER_CAPACITY,       /* "over_capacity": too many clients or queued requests */
+	/* proxy HTTP API only (docs/http.md): never in a frame, named in the audit log */
+	MU_WIRE_UNAUTHORIZED,        /* "unauthorized": no API key, or not a known one */
+	MU_WIRE_RATE_LIMITED,        /* "rate_limited": the key's request rate is spent for now */
+	MU_WIRE_QUOTA_EXHAUSTED,     /* "quota_exhausted": the key's output quota is spent */
 	MU_WIRE_CODE_COUNT
 };
 
