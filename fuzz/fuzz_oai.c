@@ -1,4 +1,4 @@
-/* fuzz_oai.c — libFuzzer harness for the HTTP API's bodies (src/host/oai.c).
+/* fuzz_oai.c — libFuzzer harness for the HTTP API's bodies (src/host/oai_parse.c, oai_write.c).
  *
  * The input, in an exactly sized buffer so ASan sees any read past its end, is:
  *   - parsed as a request body for each of the three APIs. A refusal must carry a 400 or 413,

@@ -65,7 +65,7 @@ CHAT='{"model":"llama","messages":[{"role":"user","content":"Once upon a time"}]
 # ---- health, metrics, models ----
 s=$(req health "" GET /health)
 expect "health status" "$s" 200
-expect "health body" "$(j "$TMP/health.body" "d['status'] + ' ' + d['model']")" "ok $MODELNAME"
+expect "health body" "$(j "$TMP/health.body" "d['status'] + ' ' + d['enclave']")" "ok attested"
 s=$(req models "$A" GET /v1/models)
 expect "models status" "$s" 200
 expect "models list" "$(j "$TMP/models.body" "d['object'] + ' ' + d['data'][0]['id'] + ' ' + d['data'][0]['object']")" \
@@ -255,7 +255,9 @@ worst=$(sort -n "$TMP/slow.out" | tail -n 1)
 [ "${worst:-99999}" -lt 4000 ] && ok || bad "a slow client held its connection ${worst} ms (deadline 1500 ms)"
 
 # ---- metrics ----
-s=$(req metrics "" GET /metrics)
+s=$(req metrics_nokey "" GET /metrics)
+err_is metrics_nokey "$s" 401 invalid_request_error invalid_api_key
+s=$(req metrics "$A" GET /metrics)
 expect "metrics status" "$s" 200
 for m in mu_egress_bytes_total mu_egress_rate_bytes_per_second mu_egress_cap_bytes_per_second \
 	mu_budget_remaining_bytes 'mu_http_requests_total{status="200"}' 'mu_http_requests_total{status="429"}' \

@@ -1,4 +1,4 @@
-/* test_oai.c — the HTTP API's bodies (src/host/oai.c).
+/* test_oai.c — the HTTP API's bodies (src/host/oai_parse.c, oai_write.c).
  *
  * - Requests: every accepted member of each API with its value checked, the defaults, and
  *   beside each a refusal (wrong JSON type, out of range, unknown member, missing member, too

@@ -173,7 +173,8 @@ int proxy_client_wants_write(const struct proxy *p, const struct proxy_client *c
 {
 	if (c->draining)
 		return 0;
-	if (c->ctl_off < c->ctl_len)
+	/* ctl waits while an egress frame is partly written: only the bucket can move things then */
+	if (c->mid != 2 && c->ctl_off < c->ctl_len)
 		return 1;
 	return p->eg_client == client_index(p, c) && p->eg_off < p->eg_len &&
 	       (p->eg_credit > 0 || now_ns >= p->eg_wait_until_ns);

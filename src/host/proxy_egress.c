@@ -162,6 +162,7 @@ static void drop_unstarted(struct proxy *p)
 	if (p->eg_len && p->eg_off == 0 && p->eg_client == p->act.client && p->eg_kind != PROXY_EG_LOCAL_DONE) {
 		p->eg_len = 0;
 		p->eg_client = -1;
+		p->eg_credit = 0;
 	}
 	p->act.pending_release = 0;
 	p->act.ns_len = p->act.ns_off = 0;
@@ -260,6 +261,7 @@ int proxy_charge(struct proxy *p, size_t n, uint64_t now)
 
 void proxy_eg_set(struct proxy *p, size_t len, int ci, int kind)
 {
+	p->eg_credit = 0; /* credit left from a dropped piece is given up, never spent on this one */
 	p->eg_len = len;
 	p->eg_off = 0;
 	p->eg_client = ci;
@@ -628,6 +630,7 @@ void proxy_act_client_gone(struct proxy *p, struct proxy_client *c)
 		int kind = p->eg_kind;
 		p->eg_len = p->eg_off = 0;
 		p->eg_client = -1;
+		p->eg_credit = 0; /* granted for bytes that will never be written: given up */
 		if (kind == PROXY_EG_DONE && a->client == ci && a->phase == PROXY_ACT_FINISH)
 			act_end(p); /* its record is written; the client just did not take the done */
 	}

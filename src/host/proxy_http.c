@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +46,7 @@
 #define HTTP_SCRATCH ((size_t)64 << 10) /* bodies built on the spot: errors, models, metrics */
 #define HTTP_PIECE_MAX ((size_t)256 << 10) /* escaped text per piece of a whole response */
 #define EG_CAP (MU_FRAME_HDR + MU_WIRE_MAX_FRAME + 1)
+#define HTTP_MIN_ANSWER 512u /* bytes: about the smallest whole answer, head and end without text */
 
 enum http_route { R_NONE = 0, R_CHAT, R_COMPLETIONS, R_OLLAMA, R_MODELS, R_HEALTH, R_METRICS };
 
@@ -211,6 +213,12 @@ static void code_error(struct oai_error *e, enum mu_wire_code code, const char *
 	}
 }
 
+/* A total limit (0: none) with less than the smallest answer left of it. */
+static int total_spent(uint64_t limit, uint64_t used)
+{
+	return limit && (used >= limit || limit - used < HTTP_MIN_ANSWER);
+}
+
 /* Seconds a client should wait before asking again, 0 when waiting will not help. */
 static uint32_t retry_after(struct proxy *p, enum mu_wire_code code, int key)
 {
@@ -221,9 +229,12 @@ static uint32_t retry_after(struct proxy *p, enum mu_wire_code code, int key)
 		return 1;
 	case MU_WIRE_BUDGET_EXHAUSTED:
 		/* a daily budget comes back at UTC midnight; a spent total budget never does */
-		return p->o->ledger.daily_bytes ? secs_to_utc_midnight() : 0;
+		if (total_spent(p->o->ledger.total_bytes, p->ledger.total_bytes) || !p->o->ledger.daily_bytes)
+			return 0;
+		return secs_to_utc_midnight();
 	case MU_WIRE_QUOTA_EXHAUSTED:
-		if (key >= 0 && !p->keys.k[key].daily_bytes)
+		if (key < 0 || !p->keys.k[key].daily_bytes ||
+		    (p->keys.k[key].has_ledger && total_spent(p->keys.k[key].total_bytes, p->keys.k[key].ledger.total_bytes)))
 			return 0;
 		return secs_to_utc_midnight();
 	default:
@@ -333,6 +344,8 @@ static void emit_end(struct proxy *p, struct http_req *r, uint64_t now)
 		r->prepaid -= len;
 	else if (!proxy_charge(p, len, now))
 		return;
+	a->bytes_released += len; /* counted in the record below, as the frame path's done is */
+	a->frames++;
 	/* recorded before the end leaves; a response that cannot be recorded is not completed */
 	if (proxy_act_audit(p, fin, NULL, now) != 0) {
 		p->act.audited = 1;
@@ -340,8 +353,6 @@ static void emit_end(struct proxy *p, struct http_req *r, uint64_t now)
 		return;
 	}
 	proxy_eg_set(p, len, a->client, PROXY_EG_DONE);
-	a->bytes_released += len;
-	a->frames++;
 }
 
 /* Released text through the stop sequences into out (n + OAI_MAX_STOP_BYTES bytes of room). */
@@ -649,7 +660,7 @@ static int auth(struct proxy *p, struct MHD_Connection *conn)
 	if (p->o->http_no_auth)
 		return -1;
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-	if (!h || strncmp(h, "Bearer ", 7))
+	if (!h || strncasecmp(h, "Bearer ", 7)) /* the scheme is case-insensitive (RFC 7235) */
 		return -2;
 	const char *k = h + 7;
 	int i = mu_keys_find(&p->keys, k, strlen(k));
@@ -695,11 +706,6 @@ static enum MHD_Result answer_get(struct http_req *r)
 		jsonw_begin(&w, NULL);
 		jsonw_str(&w, "status", up ? "ok" : "unavailable");
 		jsonw_str(&w, "enclave", up ? "attested" : "not attested");
-		if (served_model(p))
-			jsonw_str(&w, "model", served_model(p));
-		else
-			jsonw_null(&w, "model");
-		jsonw_int(&w, "queued", p->n_queue);
 		jsonw_end(&w);
 		if (jsonw_finish(&w, &n) != MU_OK)
 			return MHD_NO;
@@ -807,7 +813,10 @@ static enum MHD_Result admit(struct http_req *r, uint64_t now)
 	enum mu_wire_code code = proxy_admit_check(p, r->id);
 	if (code != MU_WIRE_OK)
 		return refuse(r, code, NULL, now);
-	if (r->key >= 0 && mu_keys_remaining(&p->keys, (uint32_t)r->key, today_day()) == 0)
+	/* less left than the smallest answer (head and end, no text) cannot be a completion */
+	if (mu_ledger_remaining(&p->ledger, today_day()) < HTTP_MIN_ANSWER)
+		return refuse(r, MU_WIRE_BUDGET_EXHAUSTED, NULL, now);
+	if (r->key >= 0 && mu_keys_remaining(&p->keys, (uint32_t)r->key, today_day()) < HTTP_MIN_ANSWER)
 		return refuse(r, MU_WIRE_QUOTA_EXHAUSTED, NULL, now);
 	if (claim_slot(p, r) != 0)
 		return refuse(r, MU_WIRE_OVER_CAPACITY, "too many HTTP requests at once; try again later", now);
@@ -821,8 +830,6 @@ static enum MHD_Result admit(struct http_req *r, uint64_t now)
 		code_error(&e, code, msg);
 		return respond_error(r, &e, 0);
 	}
-	if (r->key >= 0)
-		p->keys.k[r->key].requests++;
 	snprintf(r->model, sizeof r->model, "%s", model);
 	r->stream = q.stream;
 	r->first = 1;
@@ -889,7 +896,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				      "this endpoint takes %s", is_generate(r->route) ? "POST" : "GET");
 			return respond_error(r, &e, 0);
 		}
-		if (r->route == R_HEALTH || r->route == R_METRICS)
+		if (r->route == R_HEALTH)
 			return answer_get(r);
 		r->key = auth(p, conn);
 		if (r->key == -2) {
@@ -897,7 +904,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return refuse(r, MU_WIRE_UNAUTHORIZED,
 				      "no API key, or not a known one: send Authorization: Bearer <key>", now);
 		}
-		if (r->route == R_MODELS)
+		if (r->route == R_MODELS || r->route == R_METRICS)
 			return answer_get(r);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
 		if (cl) {
@@ -1006,9 +1013,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 static int wants_resume(const struct proxy *p, const struct http_req *r, uint64_t now_ns)
 {
-	if (r->gone || r->err_status || r->ended)
+	if (r->gone || r->err_status)
 		return 1;
-	if (r->ctl_off < r->ctl_len)
+	/* while an egress piece is partly handed over, only the bucket can move things */
+	if (r->mid != 2 && (r->ended || r->ctl_off < r->ctl_len))
 		return 1;
 	return r->ci >= 0 && p->eg_client == r->ci && p->eg_off < p->eg_len &&
 	       (p->eg_credit > 0 || now_ns >= p->eg_wait_until_ns);
@@ -1110,10 +1118,18 @@ void proxy_http_poll_done(struct proxy *p, const struct pollfd *pfd, uint32_t n,
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	/* libmicrohttpd's own messages name no request contents; they go to stderr as they are */
+	/* libmicrohttpd's messages may quote a request's URL (client text): anything outside
+	 * printable ASCII becomes '?', so that no client can forge or break log lines */
+	char msg[512];
 	(void)cls;
-	fputs("mu proxy: http: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	size_t n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] > 0x7e)
+			msg[i] = '?';
+	fprintf(stderr, "mu proxy: http: %s\n", msg);
 }
 
 enum mu_err proxy_http_start(struct proxy *p, struct mu_error *err)
@@ -1143,12 +1159,13 @@ enum mu_err proxy_http_start(struct proxy *p, struct mu_error *err)
 	}
 	unsigned timeout_s = (o->http_timeout_ms + 999u) / 1000u;
 	H->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, p,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, so every message goes through it */
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
 				(unsigned int)o->http_max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 				(unsigned int)o->http_per_ip, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MU_PROXY_HTTP_HEADER_MEM,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, p, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-				p, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+				p, MHD_OPTION_END);
 	if (!H->d) {
 		close(fd);
 		pal_unlink_addr(H->addr);
