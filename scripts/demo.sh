@@ -5,7 +5,7 @@
 #   network, the sealed model on a read-only disk, one virtio-serial port); the proxy attests
 #   it through the broker (the key is released to the enclave only); one question goes
 #   through the proxy and the answer streams back through the egress cap, the budget ledger
-#   and the output filter.
+#   and the output filter; then the same through the proxy's OpenAI-compatible HTTP API.
 # Everything it starts is stopped at the end; the scratch directory is removed.
 #
 #   scripts/demo.sh [--vm | --process] [MODEL.gguf] [PROMPT]
@@ -97,7 +97,10 @@ else
 	PIDS="$PIDS $!"
 	wait_for "$DIR/enclave.log" "listening on"
 fi
+mkdir -p "$DIR/keystate"
+APIKEY=$("$MU" keys add --file "$DIR/keys.json" --id demo --rpm 60 2>/dev/null) || exit 1
 "$MU" proxy --enclave "unix:$DIR/enclave.sock" --kbs "unix:$DIR/kbs.sock" --listen "unix:$DIR/proxy.sock" \
+	--http tcp:127.0.0.1:0 --keys "$DIR/keys.json" --key-state "$DIR/keystate" \
 	--ledger "$DIR/ledger.json" --audit "$DIR/audit.log" --egress-bps "$RATE" --egress-burst 4096 \
 	2>"$DIR/proxy.log" &
 PIDS="$PIDS $!"
@@ -109,7 +112,16 @@ printf '%s' "$PROMPT"
 "$MU" ask --proxy "unix:$DIR/proxy.sock" -p "$PROMPT" -n 200 || exit 1
 echo
 
-say "6. The proxy's audit log (sizes, timings and decisions; never text)"
+HTTP=$(sed -n 's/.*http listening on tcp:\([0-9.]*:[0-9]*\) .*/\1/p' "$DIR/proxy.log")
+NAME=$(curl -s --max-time 10 "http://$HTTP/v1/models" -H "Authorization: Bearer $APIKEY" |
+	sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+JPROMPT=$(printf '%s' "$PROMPT" | sed 's/\\/\\\\/g; s/"/\\"/g')
+say "6. The same proxy speaks OpenAI's API (docs/http.md): a chat completion with an API key"
+echo "curl http://$HTTP/v1/chat/completions -H 'Authorization: Bearer mu-...' -d '{\"model\": \"$NAME\", ...}'"
+curl -s --max-time 120 "http://$HTTP/v1/chat/completions" -H "Authorization: Bearer $APIKEY" \
+	-d '{"model": "'"$NAME"'", "messages": [{"role": "user", "content": "'"$JPROMPT"'"}], "max_tokens": 40}' || exit 1
+
+say "7. The proxy's audit log (sizes, timings and decisions; never text)"
 "$MU" audit verify "$DIR/audit.log"
 tail -n 2 "$DIR/audit.log"
 echo
