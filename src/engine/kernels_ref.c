@@ -10,7 +10,7 @@
  * unaligned). Activations are this process's own buffers (from mu_act_prepare) and are read
  * the same way for the quantized form.
  */
-#include "engine/kernels.h"
+#include "engine/kernels_impl.h"
 
 #include <assert.h>
 #include <float.h>
@@ -325,6 +325,20 @@ static void matvec_q4_0(const uint8_t *w, size_t row_bytes, const void *x, size_
 		out[r] = row_dot_q4_0(w + r * row_bytes, x, n / MU_QK4_0);
 }
 
+/* Matmul: each activation through the matvec, so every element has the matvec's bits. */
+#define REF_MATMUL(name, matvec)                                                                   \
+	static void name(const uint8_t *w, size_t row_bytes, const void *x, size_t x_stride, size_t n, \
+			 float *out, size_t ldo, size_t nt, size_t r0, size_t r1)                      \
+	{                                                                                          \
+		for (size_t t = 0; t < nt; t++)                                                    \
+			matvec(w, row_bytes, (const uint8_t *)x + t * x_stride, n, out + t * ldo, r0, r1); \
+	}
+REF_MATMUL(matmul_f32, matvec_f32)
+REF_MATMUL(matmul_f16, matvec_f16)
+REF_MATMUL(matmul_bf16, matvec_bf16)
+REF_MATMUL(matmul_q8_0, matvec_q8_0)
+REF_MATMUL(matmul_q4_0, matvec_q4_0)
+
 /* ---- activations and the table ------------------------------------------------------------ */
 
 size_t mu_act_size(enum mu_act_kind k, size_t n)
@@ -334,6 +348,8 @@ size_t mu_act_size(enum mu_act_kind k, size_t n)
 		return n * sizeof(float);
 	case MU_ACT_Q8_0:
 		return n % MU_QK8_0 == 0 ? n / MU_QK8_0 * Q8_0_BYTES : 0;
+	case MU_ACT_Q8_K:
+		return n % 256 == 0 ? n / 256 * 292 : 0;
 	}
 	return 0;
 }
@@ -347,24 +363,40 @@ void mu_act_prepare(enum mu_act_kind k, const float *x, void *out, size_t n)
 	case MU_ACT_Q8_0:
 		quantize_q8_0(x, out, n);
 		return;
+	case MU_ACT_Q8_K:
+		mu_quantize_q8_k_ref(x, out, n);
+		return;
 	}
 	assert(0 && "unknown activation kind");
 }
 
+static void axpy_ref(float *y, float a, const void *v, enum mu_dtype vt, size_t n)
+{
+	const uint8_t *p = v;
+	if (vt == MU_DTYPE_F16) {
+		for (size_t i = 0; i < n; i++)
+			y[i] = y[i] + a * mu_f16_to_f32(le16_load(p + 2 * i));
+	} else {
+		const float *f = v;
+		for (size_t i = 0; i < n; i++)
+			y[i] = y[i] + a * f[i];
+	}
+}
+
 static const struct mu_type_kernels kernels_f32 = {
-	MU_ACT_F32, matvec_f32, dequant_f32, quantize_f32,
+	MU_ACT_F32, matvec_f32, matmul_f32, dequant_f32, quantize_f32,
 };
 static const struct mu_type_kernels kernels_f16 = {
-	MU_ACT_F32, matvec_f16, dequant_f16, quantize_f16,
+	MU_ACT_F32, matvec_f16, matmul_f16, dequant_f16, quantize_f16,
 };
 static const struct mu_type_kernels kernels_bf16 = {
-	MU_ACT_F32, matvec_bf16, dequant_bf16, quantize_bf16,
+	MU_ACT_F32, matvec_bf16, matmul_bf16, dequant_bf16, quantize_bf16,
 };
 static const struct mu_type_kernels kernels_q8_0 = {
-	MU_ACT_Q8_0, matvec_q8_0, dequant_q8_0, quantize_q8_0,
+	MU_ACT_Q8_0, matvec_q8_0, matmul_q8_0, dequant_q8_0, quantize_q8_0,
 };
 static const struct mu_type_kernels kernels_q4_0 = {
-	MU_ACT_Q8_0, matvec_q4_0, dequant_q4_0, quantize_q4_0,
+	MU_ACT_Q8_0, matvec_q4_0, matmul_q4_0, dequant_q4_0, quantize_q4_0,
 };
 
 const struct mu_type_kernels *mu_kernels_ref(enum mu_dtype t)
@@ -375,6 +407,10 @@ const struct mu_type_kernels *mu_kernels_ref(enum mu_dtype t)
 	case MU_DTYPE_BF16: return &kernels_bf16;
 	case MU_DTYPE_Q8_0: return &kernels_q8_0;
 	case MU_DTYPE_Q4_0: return &kernels_q4_0;
-	default: return NULL;
+	default: return mu_kq_ref(t);
 	}
 }
+
+const struct mu_kernel_path mu_path_ref = {
+	"ref", mu_kernels_ref, mu_act_prepare, mu_dot_f32, axpy_ref,
+};

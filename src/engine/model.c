@@ -60,7 +60,7 @@ static enum mu_err bind_weight(const struct gguf *g, const char *name, uint32_t 
 	if (t->n_dims != 2 || t->ne[0] != n_in || t->ne[1] != n_out)
 		return mu_errf(err, MU_ERR_FORMAT, "tensor %s: shape {%llu, %llu} (%u dims), expected {%u, %u}", name,
 			       (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], t->n_dims, n_in, n_out);
-	const struct mu_type_kernels *k = mu_kernels_ref(t->type);
+	const struct mu_type_kernels *k = mu_kernels()->type(t->type);
 	if (!k)
 		return mu_errf(err, MU_ERR_UNSUPPORTED, "tensor %s: type %s has no kernels in this build", name,
 			       mu_dtype_get(t->type)->name);
@@ -166,6 +166,8 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 	uint64_t bytes = 0;
 
 	memset(m, 0, sizeof *m);
+	if ((rc = mu_kernels_init(NULL, err)))
+		return rc;
 	if ((rc = gguf_get_str(g, "general.architecture", &a, &found, err)))
 		return rc;
 	if (!found)
