@@ -696,7 +696,8 @@ static void t_quantize(enum mu_dtype t, const float *x, uint8_t *blk)
 				if (fabsf(x[i]) > fabsf(v))
 					v = x[i];
 			s[j] = v / -32.0f;
-			smax = fmaxf(smax, fabsf(s[j]));
+			if (fabsf(s[j]) > smax)
+				smax = fabsf(s[j]);
 		}
 		uint16_t d16 = t_to_f16(smax / 127.0f);
 		float d = t_f16(d16);
@@ -715,14 +716,19 @@ static void t_quantize(enum mu_dtype t, const float *x, uint8_t *blk)
 	int L = t == MU_DTYPE_Q4_K ? 15 : 31;
 	float lo[8], hi[8], s[8], off[8], lmax = 0, smax = 0;
 	int sc[8], m[8];
+	/* minima and maxima as the document states them: from +0 (or lo_j), taking a value only
+	 * when it is strictly beyond, so zeros are +0 (fminf/fmaxf may pick either zero) */
 	for (int j = 0; j < 8; j++) {
 		lo[j] = 0;
 		for (int i = 32 * j; i < 32 * j + 32; i++)
-			lo[j] = fminf(lo[j], x[i]);
+			if (x[i] < lo[j])
+				lo[j] = x[i];
 		hi[j] = lo[j];
 		for (int i = 32 * j; i < 32 * j + 32; i++)
-			hi[j] = fmaxf(hi[j], x[i]);
-		lmax = fmaxf(lmax, -lo[j]);
+			if (x[i] > hi[j])
+				hi[j] = x[i];
+		if (-lo[j] > lmax)
+			lmax = -lo[j];
 	}
 	uint16_t dmin16 = t_to_f16(lmax / 63.0f);
 	float dmin = t_f16(dmin16);
@@ -730,7 +736,8 @@ static void t_quantize(enum mu_dtype t, const float *x, uint8_t *blk)
 		m[j] = dmin > 0 ? t_ceil63(-lo[j] / dmin, 63) : 0;
 		off[j] = dmin * (float)m[j];
 		s[j] = (hi[j] + off[j]) / (float)L;
-		smax = fmaxf(smax, s[j]);
+		if (s[j] > smax)
+			smax = s[j];
 	}
 	uint16_t d16 = t_to_f16(smax / 63.0f);
 	float d = t_f16(d16);
@@ -963,6 +970,7 @@ static void test_simd(void)
 				for (int rnd = 0; rnd < 2; rnd++)
 					check_simd_shape(sp, ktypes[ti], nbs[i], rows[(i + (size_t)rnd) % 4], rnd);
 		check_simd_shape(sp, MU_DTYPE_Q4_K, 8, 37, 0);
+		printf("%s path: compared with the reference\n", pname);
 
 		/* activation quantization of special blocks: zeros, NaN, infinities, huge, tiny */
 		float x[1024];
