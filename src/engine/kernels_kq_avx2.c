@@ -135,6 +135,7 @@ KQ_INLINE void kq45_row(const uint8_t *row, int five, const uint8_t *const xs[4]
 			__m256i acc_i[4];
 			for (size_t t = 0; t < 4; t++)
 				acc_i[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4 /* constant shift counts and scale indexes */
 			for (int c = 0; c < 4; c++) {
 				__m256i raw = loadu256(qs + 32 * c);
 				__m256i lo = _mm256_and_si256(raw, low4);
@@ -148,6 +149,7 @@ KQ_INLINE void kq45_row(const uint8_t *row, int five, const uint8_t *const xs[4]
 				}
 				__m256i s_lo = _mm256_shuffle_epi8(sc16, word_idx(2 * c));
 				__m256i s_hi = _mm256_shuffle_epi8(sc16, word_idx(2 * c + 1));
+#pragma GCC unroll 4
 				for (size_t t = 0; t < nt; t++) {
 					const uint8_t *xq = xs[t] + (b0 + b) * Q8K_BYTES + 4 + 64 * c;
 					__m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, loadu256(xq)), s_lo);
@@ -155,6 +157,7 @@ KQ_INLINE void kq45_row(const uint8_t *row, int five, const uint8_t *const xs[4]
 					acc_i[t] = _mm256_add_epi32(acc_i[t], _mm256_add_epi32(p_lo, p_hi));
 				}
 			}
+#pragma GCC unroll 4
 			for (size_t t = 0; t < nt; t++) {
 				vi[t][b] = acc_i[t];
 				vm[t][b] = _mm256_madd_epi16(mins, loadu256(xs[t] + (b0 + b) * Q8K_BYTES + Q8K_BSUMS));
@@ -167,6 +170,7 @@ KQ_INLINE void kq45_row(const uint8_t *row, int five, const uint8_t *const xs[4]
 		packed = _mm256_permute4x64_epi64(packed, 0xd8); /* [d_0..d_7 | dmin_0..dmin_7] */
 		__m256 d = _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
 		__m256 dmin = _mm256_cvtph_ps(_mm256_extracti128_si256(packed, 1));
+#pragma GCC unroll 4
 		for (size_t t = 0; t < nt; t++) {
 			__m256 dx = act_scales(xs[t], b0, nblk);
 			__m256 pi = _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(vi[t])), _mm256_mul_ps(d, dx));
@@ -174,6 +178,7 @@ KQ_INLINE void kq45_row(const uint8_t *row, int five, const uint8_t *const xs[4]
 			add_terms(acc[t], g, _mm256_sub_ps(pi, pm), nblk);
 		}
 	}
+#pragma GCC unroll 4
 	for (size_t t = 0; t < nt; t++)
 		res[t] = fold16(acc[t][0], acc[t][1]);
 }
@@ -192,6 +197,7 @@ KQ_INLINE void kq6_row(const uint8_t *row, const uint8_t *const xs[4], size_t nt
 		__m256i vi[4][8];
 		for (size_t b = 0; b < 8; b++) {
 			if (b >= nblk) {
+#pragma GCC unroll 4
 				for (size_t t = 0; t < nt; t++)
 					vi[t][b] = _mm256_setzero_si256();
 				continue;
@@ -204,9 +210,11 @@ KQ_INLINE void kq6_row(const uint8_t *row, const uint8_t *const xs[4], size_t nt
 			__m256i acc_i[4];
 			for (size_t t = 0; t < 4; t++)
 				acc_i[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
 			for (int h = 0; h < 2; h++) {
 				__m256i a = loadu256(blk + 64 * h), c = loadu256(blk + 64 * h + 32);
 				__m256i qh = loadu256(blk + 128 + 32 * h);
+#pragma GCC unroll 4
 				for (int part = 0; part < 4; part++) {
 					/* elements 128h + 32 part + l: nibble of a (parts 0, 2) or c (1, 3),
 					 * low (0, 1) or high (2, 3); qh bits 2 part, 2 part + 1 to bits 4-5 */
@@ -218,6 +226,7 @@ KQ_INLINE void kq6_row(const uint8_t *row, const uint8_t *const xs[4], size_t nt
 					__m256i q = _mm256_or_si256(_mm256_and_si256(nib, low4), _mm256_and_si256(hb, bits45));
 					int k = 4 * h + part;
 					__m256i s = _mm256_shuffle_epi8(eo, word_idx(k));
+#pragma GCC unroll 4
 					for (size_t t = 0; t < nt; t++) {
 						const uint8_t *xq = xs[t] + (b0 + b) * Q8K_BYTES + 4 + 32 * k;
 						__m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, loadu256(xq)), s);
@@ -225,6 +234,7 @@ KQ_INLINE void kq6_row(const uint8_t *row, const uint8_t *const xs[4], size_t nt
 					}
 				}
 			}
+#pragma GCC unroll 4
 			for (size_t t = 0; t < nt; t++) {
 				/* minus 32 * sum_j scales[j] * bsums[j] */
 				__m256i corr = _mm256_madd_epi16(s16, loadu256(xs[t] + (b0 + b) * Q8K_BYTES + Q8K_BSUMS));
@@ -235,12 +245,14 @@ KQ_INLINE void kq6_row(const uint8_t *row, const uint8_t *const xs[4], size_t nt
 		__m256i dw = _mm256_srli_epi32(gather8_u32(row + b0 * 210 + 206, 210, nblk), 16);
 		dw = _mm256_permute4x64_epi64(_mm256_packus_epi32(dw, dw), 0x08); /* d_0..d_7 in the low lane */
 		__m256 d = _mm256_cvtph_ps(_mm256_castsi256_si128(dw));
+#pragma GCC unroll 4
 		for (size_t t = 0; t < nt; t++) {
 			__m256 dx = act_scales(xs[t], b0, nblk);
 			__m256 term = _mm256_mul_ps(_mm256_cvtepi32_ps(reduce8(vi[t])), _mm256_mul_ps(d, dx));
 			add_terms(acc[t], g, term, nblk);
 		}
 	}
+#pragma GCC unroll 4
 	for (size_t t = 0; t < nt; t++)
 		res[t] = fold16(acc[t][0], acc[t][1]);
 }
