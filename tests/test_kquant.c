@@ -587,6 +587,25 @@ static void check_ref_matvec(enum mu_dtype t, size_t nb, size_t rows, int random
 		}
 		CHECK(memcmp(out, out2, rows * sizeof(float)) == 0, "%s nb=%zu: split %d differs", name, nb, trial);
 	}
+	/* the reference matmul: activation t at stride asz + 3 (the second one unaligned), each
+	 * element as its matvec gives it */
+	{
+		uint8_t *acts = xmalloc(3 * (asz + 3));
+		float *mo = xmalloc(3 * (rows + 1) * sizeof(float));
+		int mm_bad = 0;
+		memcpy(acts, act, asz);
+		fill_random_act(acts + asz + 3, nb);
+		fill_random_act(acts + 2 * (asz + 3), nb);
+		k->matmul(w, rb, acts, asz + 3, n, mo, rows + 1, 3, 0, rows);
+		for (size_t a = 0; a < 3; a++) {
+			k->matvec(w, rb, acts + a * (asz + 3), n, out2, 0, rows);
+			mm_bad += memcmp(mo + a * (rows + 1), out2, rows * sizeof(float)) != 0;
+		}
+		mm_bad += memcmp(mo, out, rows * sizeof(float)) != 0;
+		CHECK(mm_bad == 0, "%s nb=%zu: reference matmul differs from matvec", name, nb);
+		free(acts);
+		free(mo);
+	}
 	memcpy(out2, out, rows * sizeof(float));
 	k->matvec(w, rb, act, n, out2, rows / 2, rows / 2);
 	CHECK(memcmp(out, out2, rows * sizeof(float)) == 0, "%s: empty range wrote", name);
