@@ -18,15 +18,19 @@ for line in open(sys.argv[1], encoding="utf-8"):
 PY
 }
 
-# 1. Greedy stories through the CLI equal the golden texts (prompt echoed + continuation).
-for c in "once_upon|Once upon a time|60" "lily_tom|Lily and Tom went to the park.|52" "bos_only||200"; do
-	name=${c%%|*}; rest=${c#*|}; prompt=${rest%|*}; n=${rest##*|}
-	golden_text "$name" >"$TMP/want.txt"
-	"$MU" run -m "$STORIES" -p "$prompt" -n "$n" --temp 0 2>"$TMP/err.txt" >"$TMP/got.txt"
-	printf '\n' >>"$TMP/want.txt"
-	if cmp -s "$TMP/want.txt" "$TMP/got.txt"; then ok; else
-		bad "mu run golden '$name' differs"; diff "$TMP/want.txt" "$TMP/got.txt" | head -5
-	fi
+# 1. Greedy stories through the CLI equal the golden texts (prompt echoed + continuation),
+#    with the KV cache in F16 (the default) and in F32: the reference keeps keys and values
+#    unrounded, and rounding them to half precision changes no greedy choice here.
+for kv in f16 f32; do
+	for c in "once_upon|Once upon a time|60" "lily_tom|Lily and Tom went to the park.|52" "bos_only||200"; do
+		name=${c%%|*}; rest=${c#*|}; prompt=${rest%|*}; n=${rest##*|}
+		golden_text "$name" >"$TMP/want.txt"
+		"$MU" run -m "$STORIES" -p "$prompt" -n "$n" --temp 0 --kv-type $kv 2>"$TMP/err.txt" >"$TMP/got.txt"
+		printf '\n' >>"$TMP/want.txt"
+		if cmp -s "$TMP/want.txt" "$TMP/got.txt"; then ok; else
+			bad "mu run golden '$name' ($kv KV) differs"; diff "$TMP/want.txt" "$TMP/got.txt" | head -5
+		fi
+	done
 done
 check "mu run reports speed on stderr" grep -q 'tok/s' "$TMP/err.txt"
 
@@ -45,8 +49,10 @@ hashes_agree() { # hashes_agree MODEL ARGS...: one distinct sha256 line over 1..
 	[ "$(wc -l <"$TMP/h.txt")" -eq 1 ] && grep -q '^sha256 [0-9a-f]\{64\}$' "$TMP/h.txt"
 }
 check "stories260K logits hash equal on 1-4 threads" hashes_agree "$STORIES" -p "Once upon a time there was"
-"$MU" logits -m "$STORIES" --tokens 1 >"$TMP/bos.txt" 2>&1
-check "stories260K top-1 after BOS is 403" grep -q '^top1 403 17.0235' "$TMP/bos.txt"
+"$MU" logits -m "$STORIES" --tokens 1 --kv-type f32 >"$TMP/bos.txt" 2>&1
+check "stories260K top-1 after BOS is 403 (f32 KV, the reference's value)" grep -q '^top1 403 17.0235' "$TMP/bos.txt"
+"$MU" logits -m "$STORIES" --tokens 1 >"$TMP/bos16.txt" 2>&1
+check "stories260K top-1 after BOS is 403 (f16 KV)" grep -q '^top1 403 ' "$TMP/bos16.txt"
 for arch in llama qwen2 qwen3; do
 	for type in f32 f16 bf16 q8_0 q4_0; do
 		m=$TMP/$arch-$type.gguf
@@ -59,6 +65,21 @@ for arch in llama qwen2 qwen3; do
 	done
 done
 
+# 3b. The KV cache type: f16 and f32 give different hashes, each the same on 1-4 threads, for a
+#     prompt of 3 batches (70 tokens: prefill runs 32 + 32 + 6 rows).
+LONG=1$(i=0; while [ $i -lt 69 ]; do printf ',%d' $(( (i * 37 + 11) % 500 + 3 )); i=$((i + 1)); done)
+for m in "$STORIES" "$TMP/llama-q8_0.gguf" "$TMP/qwen3-q4_0.gguf"; do
+	mn=$(basename "$m" .gguf)
+	for kv in f16 f32; do
+		check "$mn $kv KV: logits hash equal on 1-4 threads (70-token prompt)" hashes_agree "$m" --tokens "$LONG" --kv-type $kv
+		cp "$TMP/h.txt" "$TMP/h-$kv.txt"
+	done
+	check "$mn: f16 and f32 KV give different logits" sh -c "! cmp -s '$TMP/h-f16.txt' '$TMP/h-f32.txt'"
+	check "$mn: the default KV type is f16" sh -c "'$MU' logits -m '$m' --tokens '$LONG' 2>&1 | head -n 1 | cmp -s - '$TMP/h-f16.txt'"
+done
+"$MU" run -m "$STORIES" -p "Once upon a time" -n 4 --temp 0 --kv-type f32 2>"$TMP/err.txt" >/dev/null
+check "mu run names the KV type" grep -q '(f32 KV)' "$TMP/err.txt"
+
 # 4. gen-model is a pure function of its arguments.
 "$MU" gen-model --arch qwen3 --shape tiny --type q4_0 --seed 3 -o "$TMP/again.gguf" 2>/dev/null
 check "gen-model is deterministic" cmp -s "$TMP/qwen3-q4_0.gguf" "$TMP/again.gguf"
@@ -69,6 +90,7 @@ check "gen-model seed changes the weights" sh -c "! cmp -s '$TMP/qwen3-q4_0.gguf
 "$MU" info "$STORIES" >"$TMP/info.txt" 2>&1
 check "info shows the model shape" grep -q 'model: llama, 5 layers, embd 64, ffn 172, heads 8 (kv 4)' "$TMP/info.txt"
 check "info lists tensors" grep -q 'blk.4.ffn_down.weight' "$TMP/info.txt"
+check "info shows the run-state size" grep -q 'run state for 2048 positions (batch 32, 1 thread): [0-9]* bytes' "$TMP/info.txt"
 "$MU" info "$SHARED/models/llamacpp-vocab/ggml-vocab-gpt-2.gguf" >"$TMP/info2.txt" 2>&1
 check "info reads a vocab-only GGUF" grep -q 'tokenizer.ggml.merges' "$TMP/info2.txt"
 "$MU" bench -m "$TMP/llama-q8_0.gguf" -p 16 -n 8 -r 1 --json >"$TMP/bench.json" 2>/dev/null
@@ -94,6 +116,9 @@ expect_fail 1 "trunc.gguf" "$MU" logits -m "$TMP/trunc.gguf" --tokens 1
 expect_fail 1 "out of range" "$MU" logits -m "$STORIES" --tokens 1,512
 expect_fail 2 "type" "$MU" gen-model --shape tiny --type q3_k -o "$TMP/x.gguf"
 expect_fail 1 "architecture" "$MU" run -m "$SHARED/models/llamacpp-vocab/ggml-vocab-gpt-2.gguf" -p hi
+expect_fail 2 "mu run: --kv-type: 'q8_0' is not a KV cache type (f16 or f32)" "$MU" run -m "$STORIES" -p hi --kv-type q8_0
+expect_fail 2 "mu logits: --kv-type: 'F16' is not a KV cache type" "$MU" logits -m "$STORIES" --tokens 1 --kv-type F16
+expect_fail 2 "option --kv-type needs a value" "$MU" logits -m "$STORIES" --tokens 1 --kv-type
 for c in run logits info bench gen-model; do
 	check "mu $c --help" sh -c "'$MU' $c --help | grep -q usage"
 done

@@ -94,6 +94,7 @@ enum mu_err mu_infer_setup(struct mu_infer *m, const struct mu_enclave_cfg *cfg,
 {
 	enum mu_err rc;
 	size_t len = 0;
+	struct mu_ctx_params cp;
 	const uint8_t *data = m->u.mem.data;
 	size_t size = (size_t)m->u.size;
 
@@ -121,9 +122,14 @@ enum mu_err mu_infer_setup(struct mu_infer *m, const struct mu_enclave_cfg *cfg,
 		m->n_ctx = m->model->hp.n_ctx_train < MU_ENCLAVE_DEFAULT_CTX ? m->model->hp.n_ctx_train : MU_ENCLAVE_DEFAULT_CTX;
 	if (m->n_ctx == 0)
 		m->n_ctx = 2048; /* as mu run: a model that does not say */
-	len = mu_ctx_size(m->model, m->n_ctx);
+	/* F16 KV, the default batch, per-thread scratch for this pool */
+	cp = mu_ctx_params_default(m->n_ctx);
+	cp.n_threads = (uint32_t)mu_pool_threads(pool);
+	if ((rc = mu_ctx_params_check(&cp, err)))
+		goto fail;
+	len = mu_ctx_size(m->model, &cp);
 	if ((rc = grant(&m->sec[MU_INFER_SEC_CTX], len, "run state", err)) ||
-	    (rc = mu_ctx_init(&m->ctx, m->model, m->n_ctx, pool, m->sec[MU_INFER_SEC_CTX].data, len, err)))
+	    (rc = mu_ctx_init(&m->ctx, m->model, &cp, pool, m->sec[MU_INFER_SEC_CTX].data, len, err)))
 		goto fail;
 	if ((rc = grant_work(m, err)))
 		goto fail;

@@ -6,6 +6,8 @@
 
 #include "base/arena.h"
 #include "base/ckd.h"
+#include "base/endian.h"
+#include "base/fp16.h"
 #include "base/mathx.h"
 
 const char *mu_arch_name(enum mu_arch a)
@@ -64,8 +66,9 @@ static enum mu_err bind_weight(const struct gguf *g, const char *name, uint32_t 
 	if (!k)
 		return mu_errf(err, MU_ERR_UNSUPPORTED, "tensor %s: type %s has no kernels in this build", name,
 			       mu_dtype_get(t->type)->name);
-	if (k->act == MU_ACT_Q8_0 && n_in % MU_QK8_0 != 0)
-		return mu_errf(err, MU_ERR_FORMAT, "tensor %s: row length %u is not a multiple of 32", name, n_in);
+	if (k->act != MU_ACT_F32 && mu_act_size(k->act, n_in) == 0)
+		return mu_errf(err, MU_ERR_FORMAT, "tensor %s: row length %u is not a multiple of %u", name, n_in,
+			       k->act == MU_ACT_Q8_K ? 256u : 32u);
 	w->data = t->data;
 	w->type = t->type;
 	w->n_in = n_in;
@@ -248,75 +251,158 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 
 /* ---- run state ---- */
 
-static size_t act_width(const struct mu_hparams *hp)
+struct mu_ctx_params mu_ctx_params_default(uint32_t n_ctx)
 {
-	size_t w = hp->n_embd;
-	if (hp->n_ff > w)
-		w = hp->n_ff;
-	if ((size_t)hp->n_head * hp->head_dim > w)
-		w = (size_t)hp->n_head * hp->head_dim;
-	return w;
+	struct mu_ctx_params p = {
+		.n_ctx = n_ctx, .n_batch = MU_CTX_DEFAULT_BATCH, .n_threads = 1, .kv_type = MU_DTYPE_F16,
+	};
+	return p;
+}
+
+int mu_kv_type_from_name(const char *name)
+{
+	if (strcmp(name, "f16") == 0)
+		return MU_DTYPE_F16;
+	if (strcmp(name, "f32") == 0)
+		return MU_DTYPE_F32;
+	return -1;
+}
+
+enum mu_err mu_ctx_params_check(const struct mu_ctx_params *p, struct mu_error *err)
+{
+	if (p->n_ctx == 0 || p->n_ctx > MU_MAX_CTX)
+		return mu_errf(err, MU_ERR_RANGE, "context length %u out of range 1..%d", p->n_ctx, MU_MAX_CTX);
+	if (p->n_batch == 0 || p->n_batch > MU_MAX_BATCH)
+		return mu_errf(err, MU_ERR_RANGE, "batch size %u out of range 1..%d", p->n_batch, MU_MAX_BATCH);
+	if (p->n_threads == 0 || p->n_threads > MU_MAX_THREADS)
+		return mu_errf(err, MU_ERR_RANGE, "thread count %u out of range 1..%d", p->n_threads, MU_MAX_THREADS);
+	if (p->kv_type != MU_DTYPE_F16 && p->kv_type != MU_DTYPE_F32)
+		return mu_errf(err, MU_ERR_ARG, "KV cache type %s is not supported (f16 or f32)",
+			       mu_dtype_get(p->kv_type) ? mu_dtype_get(p->kv_type)->name : "?");
+	return MU_OK;
+}
+
+/* The weights a layer multiplies, in a fixed order. */
+static void layer_weights(const struct mu_layer *L, const struct mu_weight *w[7])
+{
+	w[0] = &L->wq;
+	w[1] = &L->wk;
+	w[2] = &L->wv;
+	w[3] = &L->wo;
+	w[4] = &L->w_gate;
+	w[5] = &L->w_up;
+	w[6] = &L->w_down;
+}
+
+/* Bytes of one row of activation kind k: the widest input among the weights that read k
+ * (0 when none does). */
+static size_t act_row_bytes(const struct mu_model *m, enum mu_act_kind k)
+{
+	size_t need = 0;
+	const struct mu_weight *w[7];
+	for (uint32_t l = 0; l <= m->hp.n_layer; l++) {
+		int nw = 7;
+		if (l < m->hp.n_layer) {
+			layer_weights(&m->layers[l], w);
+		} else {
+			w[0] = &m->output;
+			nw = 1;
+		}
+		for (int i = 0; i < nw; i++) {
+			size_t sz = mu_act_size(k, w[i]->n_in);
+			if (w[i]->k->act == k && sz > need)
+				need = sz;
+		}
+	}
+	return need;
 }
 
 /* Lays out every buffer in the arena; with a counting arena it only measures. */
-static int ctx_layout(struct mu_ctx *c, const struct mu_model *m, uint32_t n_ctx, struct mu_arena *a)
+static int ctx_layout(struct mu_ctx *c, const struct mu_model *m, const struct mu_ctx_params *p, struct mu_arena *a)
 {
 	const struct mu_hparams *hp = &m->hp;
 	size_t q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-	size_t cache = (size_t)hp->n_layer * n_ctx * kv_dim;
-	size_t aw = act_width(hp);
+	size_t nb = p->n_batch < p->n_ctx ? p->n_batch : p->n_ctx;
+	size_t esz = p->kv_type == MU_DTYPE_F16 ? 2 : 4;
+	size_t cache = (size_t)hp->n_layer * p->n_ctx * kv_dim * esz;
 #define F(field, n)                                                                          \
 	do {                                                                                 \
 		c->field = mu_arena_alloc(a, (n) * sizeof *c->field, 64);                    \
 		if (!c->field && !mu_arena_counting(a))                                      \
 			return -1;                                                           \
 	} while (0)
-	F(x, hp->n_embd);
-	F(xn, hp->n_embd);
-	F(q, q_dim);
-	F(k, kv_dim);
-	F(v, kv_dim);
-	F(att, q_dim);
-	F(hb, hp->n_ff);
-	F(hb2, hp->n_ff);
-	F(scores, (size_t)hp->n_head * n_ctx);
+	F(x, nb * hp->n_embd);
+	F(xn, nb * hp->n_embd);
+	F(q, nb * q_dim);
+	F(k, nb * kv_dim);
+	F(v, nb * kv_dim);
+	F(att, nb * q_dim);
+	F(hb, nb * hp->n_ff);
+	F(hb2, nb * hp->n_ff);
+	F(scores, (size_t)p->n_threads * p->n_ctx);
 	F(key_cache, cache);
 	F(value_cache, cache);
 	F(inv_freq, hp->rope_dim / 2);
-	F(rope_cos, hp->rope_dim / 2);
-	F(rope_sin, hp->rope_dim / 2);
+	F(rope_cos, nb * (hp->rope_dim / 2));
+	F(rope_sin, nb * (hp->rope_dim / 2));
 	F(logits, hp->n_vocab);
 #undef F
-	c->act_q8 = mu_arena_alloc(a, mu_act_size(MU_ACT_Q8_0, (aw + 31) / 32 * 32), 64);
-	if (!c->act_q8 && !mu_arena_counting(a))
-		return -1;
+	c->act[MU_ACT_F32] = NULL;
+	for (int k = MU_ACT_F32 + 1; k <= MU_ACT_Q8_K; k++) {
+		size_t row = act_row_bytes(m, (enum mu_act_kind)k);
+		c->act[k] = NULL;
+		if (row == 0)
+			continue;
+		c->act[k] = mu_arena_alloc(a, nb * row, 64);
+		if (!c->act[k] && !mu_arena_counting(a))
+			return -1;
+	}
 	return 0;
 }
 
-size_t mu_ctx_size(const struct mu_model *m, uint32_t n_ctx)
+size_t mu_ctx_size(const struct mu_model *m, const struct mu_ctx_params *p)
 {
 	struct mu_arena a;
 	struct mu_ctx c;
+	if (mu_ctx_params_check(p, NULL) != MU_OK)
+		return 0;
 	mu_arena_init(&a, NULL, 0);
-	ctx_layout(&c, m, n_ctx, &a);
+	ctx_layout(&c, m, p, &a);
 	return a.used + 64;
 }
 
-enum mu_err mu_ctx_init(struct mu_ctx *c, const struct mu_model *m, uint32_t n_ctx, struct mu_pool *pool,
-			void *mem, size_t len, struct mu_error *err)
+enum mu_err mu_ctx_init(struct mu_ctx *c, const struct mu_model *m, const struct mu_ctx_params *p,
+			struct mu_pool *pool, void *mem, size_t len, struct mu_error *err)
 {
 	struct mu_arena a;
 	const struct mu_hparams *hp = &m->hp;
+	enum mu_err rc;
 
-	if (n_ctx == 0 || n_ctx > MU_MAX_CTX)
-		return mu_errf(err, MU_ERR_RANGE, "context length %u out of range 1..%d", n_ctx, MU_MAX_CTX);
+	if ((rc = mu_ctx_params_check(p, err)))
+		return rc;
 	memset(c, 0, sizeof *c);
 	mu_arena_init(&a, mem, len);
-	if (ctx_layout(c, m, n_ctx, &a) != 0)
-		return mu_errf(err, MU_ERR_NOMEM, "run state needs %zu bytes, %zu granted", mu_ctx_size(m, n_ctx), len);
+	if (ctx_layout(c, m, p, &a) != 0)
+		return mu_errf(err, MU_ERR_NOMEM, "run state needs %zu bytes, %zu granted", mu_ctx_size(m, p), len);
+	if (!pool)
+		return mu_errf(err, MU_ERR_ARG, "the run state needs a thread pool");
+	if (mu_pool_threads(pool) > (int)p->n_threads)
+		return mu_errf(err, MU_ERR_ARG, "the pool has %d threads, the run state is sized for %u",
+			       mu_pool_threads(pool), p->n_threads);
+	c->kp = mu_kernels();
+	c->kv_k = c->kp->type(p->kv_type);
+	if (!c->kv_k || c->kv_k->act != MU_ACT_F32)
+		return mu_errf(err, MU_ERR_UNSUPPORTED, "kernel path %s has no %s kernels for the KV cache", c->kp->name,
+			       mu_dtype_get(p->kv_type)->name);
+	/* A path without its own axpy uses the reference one: same bits by definition. */
+	c->axpy = c->kp->axpy ? c->kp->axpy : mu_kpath_get(MU_KPATH_REF)->axpy;
 	c->m = m;
 	c->pool = pool;
-	c->n_ctx = n_ctx;
+	c->n_ctx = p->n_ctx;
+	c->n_batch = p->n_batch < p->n_ctx ? p->n_batch : p->n_ctx;
+	c->n_threads = p->n_threads;
+	c->kv_type = p->kv_type;
+	c->kv_elem = p->kv_type == MU_DTYPE_F16 ? 2 : 4;
 	/* inv_freq[i] = base^(-2i/rope_dim) / f_i, in double so every position's angle is exact
 	 * to double precision before it is rounded to float once. */
 	for (uint32_t i = 0; i < hp->rope_dim / 2; i++) {
@@ -330,7 +416,15 @@ enum mu_err mu_ctx_init(struct mu_ctx *c, const struct mu_model *m, uint32_t n_c
 
 void mu_ctx_reset(struct mu_ctx *c) { c->pos = 0; }
 
-/* ---- forward ---- */
+/* ---- forward ----
+ *
+ * A call's tokens go through in batches of up to n_batch rows. Per layer, each step is one
+ * pool job: the per-row steps (norms, biases, RoPE, the KV store, SiLU, converting the
+ * activations) split the rows among the threads; the weight products split each weight's
+ * output rows, every thread running its rows for all the batch's activations (one matmul
+ * call, or a matvec for a single row); attention splits the (row, head) pairs. Every value is
+ * computed by the same code, in the same order, as for one token at a time: only who
+ * computes it and when depends on the batch and the thread count. */
 
 /* Canonical 16-lane sum (docs/determinism.md). */
 static float sum_f32(const float *a, size_t n)
@@ -359,52 +453,7 @@ static void add_into(float *x, const float *y, size_t n)
 		x[i] = x[i] + y[i];
 }
 
-/* Up to three matvecs sharing one input, run as one pool job (one barrier). */
-struct mv_task {
-	const struct mu_weight *w;
-	const void *x;
-	float *out;
-};
-struct mv_job {
-	struct mv_task t[3];
-	int n;
-};
-
-static void mv_worker(void *arg, int ith, int nth)
-{
-	const struct mv_job *job = arg;
-	for (int i = 0; i < job->n; i++) {
-		const struct mv_task *t = &job->t[i];
-		unsigned long r0, r1;
-		mu_pool_split(t->w->n_out, ith, nth, &r0, &r1);
-		if (r1 > r0)
-			t->w->k->matvec(t->w->data, t->w->row_bytes, t->x, t->w->n_in, t->out, r0, r1);
-	}
-}
-
-/* out_i = W_i x for each weight; x is converted once into each activation form needed. */
-static void matvec_n(struct mu_ctx *c, const float *x, const struct mu_weight *const *w, float *const *out, int n)
-{
-	struct mv_job job = {.n = n};
-	int quantized = 0;
-	for (int i = 0; i < n; i++) {
-		if (w[i]->k->act == MU_ACT_Q8_0 && !quantized) {
-			mu_act_prepare(MU_ACT_Q8_0, x, c->act_q8, w[i]->n_in);
-			quantized = 1;
-		}
-		job.t[i].w = w[i];
-		job.t[i].x = w[i]->k->act == MU_ACT_Q8_0 ? (const void *)c->act_q8 : (const void *)x;
-		job.t[i].out = out[i];
-	}
-	mu_pool_run(c->pool, mv_worker, &job);
-}
-
-static void matvec1(struct mu_ctx *c, const float *x, const struct mu_weight *w, float *out)
-{
-	matvec_n(c, x, &w, &out, 1);
-}
-
-/* Rotates one head in place with the angles of the current position. */
+/* Rotates one head in place with the angles of its position. */
 static void rope_head(float *v, const float *cs, const float *sn, uint32_t rope_dim, enum mu_rope_type type)
 {
 	uint32_t half = rope_dim / 2;
@@ -417,111 +466,312 @@ static void rope_head(float *v, const float *cs, const float *sn, uint32_t rope_
 	}
 }
 
-struct attn_job {
+/* One batch: rows t < n are the tokens at positions p0 + t. */
+struct fwd {
 	struct mu_ctx *c;
+	const int32_t *tokens;
+	uint32_t p0, n;
 	uint32_t layer;
-	uint32_t pos;
+	const struct mu_layer *L;
 };
 
-static void attn_worker(void *arg, int ith, int nth)
+/* Converts row t of src (rows of `width` floats) into every activation kind that the weights
+ * w[0..nw) read, once per kind; MU_ACT_F32 weights read src itself. */
+static void prep_row(const struct mu_ctx *c, const struct mu_weight *const *w, int nw, const float *src,
+		     size_t width, uint32_t t)
 {
-	const struct attn_job *job = arg;
-	struct mu_ctx *c = job->c;
-	const struct mu_hparams *hp = &c->m->hp;
-	size_t hd = hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hd;
-	uint32_t group = hp->n_head / hp->n_head_kv;
-	uint32_t n = job->pos + 1;
-	float scale = 1.0f / mu_sqrtf((float)hd);
-	const float *kc = c->key_cache + (size_t)job->layer * c->n_ctx * kv_dim;
-	const float *vc = c->value_cache + (size_t)job->layer * c->n_ctx * kv_dim;
-	unsigned long h0, h1;
-
-	mu_pool_split(hp->n_head, ith, nth, &h0, &h1);
-	for (unsigned long h = h0; h < h1; h++) {
-		const float *qh = c->q + h * hd;
-		float *sc = c->scores + h * c->n_ctx;
-		float *out = c->att + h * hd;
-		size_t kvo = (h / group) * hd;
-
-		float max = -3.402823466e38f;
-		for (uint32_t t = 0; t < n; t++) {
-			sc[t] = mu_dot_f32(qh, kc + t * kv_dim + kvo, hd) * scale;
-			if (sc[t] > max)
-				max = sc[t];
-		}
-		for (uint32_t t = 0; t < n; t++)
-			sc[t] = mu_expf(sc[t] - max);
-		float sum = sum_f32(sc, n);
-		for (uint32_t t = 0; t < n; t++)
-			sc[t] = sc[t] / sum;
-		for (size_t d = 0; d < hd; d++)
-			out[d] = 0.0f;
-		for (uint32_t t = 0; t < n; t++) {
-			const float *vt = vc + t * kv_dim + kvo;
-			float p = sc[t];
-			for (size_t d = 0; d < hd; d++)
-				out[d] = out[d] + p * vt[d];
-		}
+	unsigned done = 0;
+	for (int i = 0; i < nw; i++) {
+		enum mu_act_kind k = w[i]->k->act;
+		if (k == MU_ACT_F32 || (done & (1u << k)))
+			continue;
+		done |= 1u << k;
+		size_t row = mu_act_size(k, width);
+		c->kp->act_prepare(k, src + (size_t)t * width, (uint8_t *)c->act[k] + (size_t)t * row, width);
 	}
 }
 
-static void forward_token(struct mu_ctx *c, int32_t token, uint32_t pos, int want_logits)
+/* ---- the per-row steps: one pool job each, or the caller alone when the rows are too few
+ * or too narrow to pay for a barrier (ROW_JOB_MIN f32 values in all) */
+#define ROW_JOB_MIN 16384u
+
+typedef void (*row_fn)(const struct fwd *f, uint32_t t);
+struct row_job {
+	const struct fwd *f;
+	row_fn fn;
+};
+
+static void row_worker(void *arg, int ith, int nth)
+{
+	const struct row_job *j = arg;
+	unsigned long t0, t1;
+	mu_pool_split(j->f->n, ith, nth, &t0, &t1);
+	for (unsigned long t = t0; t < t1; t++)
+		j->fn(j->f, (uint32_t)t);
+}
+
+static void run_rows(const struct fwd *f, row_fn fn)
+{
+	if ((size_t)f->n * f->c->m->hp.n_embd < ROW_JOB_MIN) {
+		for (uint32_t t = 0; t < f->n; t++)
+			fn(f, t);
+		return;
+	}
+	struct row_job j = {f, fn};
+	mu_pool_run(f->c->pool, row_worker, &j);
+}
+
+/* The token's embedding row and the RoPE angles of its position. */
+static void row_embed(const struct fwd *f, uint32_t t)
+{
+	const struct mu_ctx *c = f->c;
+	const struct mu_model *m = c->m;
+	uint32_t half = m->hp.rope_dim / 2;
+	m->tok_embd.k->dequant_row(m->tok_embd.data + (size_t)f->tokens[t] * m->tok_embd.row_bytes,
+				   c->x + (size_t)t * m->hp.n_embd, m->hp.n_embd);
+	for (uint32_t i = 0; i < half; i++) {
+		double angle = (double)(f->p0 + t) * c->inv_freq[i];
+		c->rope_cos[(size_t)t * half + i] = (float)mu_cos(angle);
+		c->rope_sin[(size_t)t * half + i] = (float)mu_sin(angle);
+	}
+}
+
+/* x += the previous layer's FFN output (in xn; not before layer 0); xn = rmsnorm(x);
+ * the Q/K/V input converted. */
+static void row_attn_in(const struct fwd *f, uint32_t t)
+{
+	const struct mu_ctx *c = f->c;
+	size_t d = c->m->hp.n_embd;
+	float *x = c->x + t * d, *xn = c->xn + t * d;
+	if (f->layer > 0)
+		add_into(x, xn, d);
+	rmsnorm(xn, x, f->L->attn_norm, d, c->m->hp.eps);
+	const struct mu_weight *w[3] = {&f->L->wq, &f->L->wk, &f->L->wv};
+	prep_row(c, w, 3, c->xn, d, t);
+}
+
+/* Narrows n f32 values into the cache's type (F16: round to nearest even). */
+static void kv_store(const struct mu_ctx *c, uint8_t *dst, const float *src, size_t n)
+{
+	if (c->kv_type == MU_DTYPE_F16) {
+		for (size_t i = 0; i < n; i++)
+			le16_store(dst + 2 * i, mu_f32_to_f16(src[i]));
+	} else {
+		memcpy(dst, src, n * sizeof *src);
+	}
+}
+
+/* Biases, Q/K norms and RoPE on row t's q and k, then k and v into the cache. */
+static void row_qkv_post(const struct fwd *f, uint32_t t)
+{
+	const struct mu_ctx *c = f->c;
+	const struct mu_hparams *hp = &c->m->hp;
+	const struct mu_layer *L = f->L;
+	size_t hd = hp->head_dim, q_dim = (size_t)hp->n_head * hd, kv_dim = (size_t)hp->n_head_kv * hd;
+	float *q = c->q + t * q_dim, *k = c->k + t * kv_dim, *v = c->v + t * kv_dim;
+	const float *cs = c->rope_cos + (size_t)t * (hp->rope_dim / 2), *sn = c->rope_sin + (size_t)t * (hp->rope_dim / 2);
+
+	if (L->bq) {
+		add_into(q, L->bq, q_dim);
+		add_into(k, L->bk, kv_dim);
+		add_into(v, L->bv, kv_dim);
+	}
+	if (L->q_norm) {
+		for (uint32_t h = 0; h < hp->n_head; h++)
+			rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, hp->eps);
+		for (uint32_t h = 0; h < hp->n_head_kv; h++)
+			rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, hp->eps);
+	}
+	for (uint32_t h = 0; h < hp->n_head; h++)
+		rope_head(q + h * hd, cs, sn, hp->rope_dim, hp->rope_type);
+	for (uint32_t h = 0; h < hp->n_head_kv; h++)
+		rope_head(k + h * hd, cs, sn, hp->rope_dim, hp->rope_type);
+
+	size_t at = ((size_t)f->layer * c->n_ctx + f->p0 + t) * kv_dim * c->kv_elem;
+	kv_store(c, c->key_cache + at, k, kv_dim);
+	kv_store(c, c->value_cache + at, v, kv_dim);
+}
+
+/* The attention output converted for Wo. */
+static void row_attn_out(const struct fwd *f, uint32_t t)
+{
+	const struct mu_ctx *c = f->c;
+	const struct mu_weight *w = &f->L->wo;
+	prep_row(c, &w, 1, c->att, (size_t)c->m->hp.n_head * c->m->hp.head_dim, t);
+}
+
+/* x += Wo's output (in xn); xn = rmsnorm(x); the gate/up input converted. */
+static void row_ffn_in(const struct fwd *f, uint32_t t)
+{
+	const struct mu_ctx *c = f->c;
+	size_t d = c->m->hp.n_embd;
+	float *x = c->x + t * d, *xn = c->xn + t * d;
+	add_into(x, xn, d);
+	rmsnorm(xn, x, f->L->ffn_norm, d, c->m->hp.eps);
+	const struct mu_weight *w[2] = {&f->L->w_gate, &f->L->w_up};
+	prep_row(c, w, 2, c->xn, d, t);
+}
+
+/* hb = silu(gate) * up; the down input converted. */
+static void row_ffn_mid(const struct fwd *f, uint32_t t)
+{
+	const struct mu_ctx *c = f->c;
+	size_t n = c->m->hp.n_ff;
+	float *g = c->hb + t * n;
+	const float *u = c->hb2 + t * n;
+	for (size_t i = 0; i < n; i++)
+		g[i] = mu_siluf(g[i]) * u[i];
+	const struct mu_weight *w = &f->L->w_down;
+	prep_row(c, &w, 1, c->hb, n, t);
+}
+
+/* ---- weight products: up to three weights reading one input, one pool job */
+
+struct mm_task {
+	const struct mu_weight *w;
+	const void *x;     /* activation of row 0, in the weight's form */
+	size_t x_stride;   /* bytes from one row's activation to the next */
+	float *out;        /* out[t * ldo + r] */
+	size_t ldo;
+};
+struct mm_job {
+	struct mm_task t[3];
+	int n;
+	uint32_t nt;       /* activation rows */
+};
+
+/* Task for weight w reading rows t0.. of src (rows of `width` floats, converted by prep_row). */
+static struct mm_task mm_task(const struct mu_ctx *c, const struct mu_weight *w, const float *src, size_t width,
+			      uint32_t t0, float *out, size_t ldo)
+{
+	enum mu_act_kind k = w->k->act;
+	size_t row = mu_act_size(k, width);
+	struct mm_task t = {w, NULL, row, out, ldo};
+	t.x = k == MU_ACT_F32 ? (const void *)(src + (size_t)t0 * width) : (const void *)((const uint8_t *)c->act[k] + t0 * row);
+	return t;
+}
+
+static void mm_worker(void *arg, int ith, int nth)
+{
+	const struct mm_job *job = arg;
+	for (int i = 0; i < job->n; i++) {
+		const struct mm_task *t = &job->t[i];
+		const struct mu_weight *w = t->w;
+		unsigned long r0, r1;
+		mu_pool_split(w->n_out, ith, nth, &r0, &r1);
+		if (r1 <= r0)
+			continue;
+		if (job->nt == 1)
+			w->k->matvec(w->data, w->row_bytes, t->x, w->n_in, t->out, r0, r1);
+		else
+			w->k->matmul(w->data, w->row_bytes, t->x, t->x_stride, w->n_in, t->out, t->ldo, job->nt, r0, r1);
+	}
+}
+
+/* ---- attention */
+
+/* One head of one query row over positions 0..n_pos-1 (docs/determinism.md): the scores
+ * are the cache type's matvec over the keys (dot16 with each key widened exactly) times the
+ * scale, then the softmax, then out = sum_t p_t v_t, one running sum per dimension. */
+static void attend(const struct mu_ctx *c, uint32_t layer, const float *qh, size_t kvo, uint32_t n_pos, float *sc,
+		   float *out)
+{
+	const struct mu_hparams *hp = &c->m->hp;
+	size_t hd = hp->head_dim, row = (size_t)hp->n_head_kv * hd * c->kv_elem;
+	size_t base = (size_t)layer * c->n_ctx * row + kvo * c->kv_elem;
+	const uint8_t *kc = c->key_cache + base, *vc = c->value_cache + base;
+	float scale = 1.0f / mu_sqrtf((float)hd);
+
+	c->kv_k->matvec(kc, row, qh, hd, sc, 0, n_pos);
+	float max = -3.402823466e38f;
+	for (uint32_t t = 0; t < n_pos; t++) {
+		sc[t] = sc[t] * scale;
+		if (sc[t] > max)
+			max = sc[t];
+	}
+	for (uint32_t t = 0; t < n_pos; t++)
+		sc[t] = mu_expf(sc[t] - max);
+	float sum = sum_f32(sc, n_pos);
+	for (uint32_t t = 0; t < n_pos; t++)
+		sc[t] = sc[t] / sum;
+	for (size_t d = 0; d < hd; d++)
+		out[d] = 0.0f;
+	for (uint32_t t = 0; t < n_pos; t++)
+		c->axpy(out, sc[t], vc + t * row, c->kv_type, hd);
+}
+
+/* The (row, head) pairs, dealt round-robin so that the long rows at the end of a batch do
+ * not all land on one thread; each thread uses its own scores row. */
+static void attn_worker(void *arg, int ith, int nth)
+{
+	const struct fwd *f = arg;
+	const struct mu_ctx *c = f->c;
+	const struct mu_hparams *hp = &c->m->hp;
+	size_t hd = hp->head_dim, q_dim = (size_t)hp->n_head * hd;
+	uint32_t group = hp->n_head / hp->n_head_kv;
+	size_t items = (size_t)f->n * hp->n_head;
+	float *sc = c->scores + (size_t)ith * c->n_ctx;
+
+	for (size_t i = (size_t)ith; i < items; i += (size_t)nth) {
+		uint32_t t = (uint32_t)(i / hp->n_head), h = (uint32_t)(i % hp->n_head);
+		attend(c, f->layer, c->q + t * q_dim + h * hd, (h / group) * hd, f->p0 + t + 1, sc,
+		       c->att + t * q_dim + h * hd);
+	}
+}
+
+/* ---- one batch */
+
+static void forward_batch(struct mu_ctx *c, const int32_t *tokens, uint32_t n, uint32_t p0, int want_logits)
 {
 	const struct mu_model *m = c->m;
 	const struct mu_hparams *hp = &m->hp;
-	size_t hd = hp->head_dim, q_dim = (size_t)hp->n_head * hd, kv_dim = (size_t)hp->n_head_kv * hd;
+	size_t d = hp->n_embd, q_dim = (size_t)hp->n_head * hp->head_dim;
+	size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim, ff = hp->n_ff;
+	struct fwd f = {.c = c, .tokens = tokens, .p0 = p0, .n = n};
 
-	m->tok_embd.k->dequant_row(m->tok_embd.data + (size_t)token * m->tok_embd.row_bytes, c->x, hp->n_embd);
-
-	for (uint32_t i = 0; i < hp->rope_dim / 2; i++) {
-		double angle = (double)pos * c->inv_freq[i];
-		c->rope_cos[i] = (float)mu_cos(angle);
-		c->rope_sin[i] = (float)mu_sin(angle);
-	}
-
+	run_rows(&f, row_embed);
 	for (uint32_t l = 0; l < hp->n_layer; l++) {
 		const struct mu_layer *L = &m->layers[l];
-		float *kdst = c->key_cache + ((size_t)l * c->n_ctx + pos) * kv_dim;
-		float *vdst = c->value_cache + ((size_t)l * c->n_ctx + pos) * kv_dim;
+		f.layer = l;
+		f.L = L;
 
-		rmsnorm(c->xn, c->x, L->attn_norm, hp->n_embd, hp->eps);
-		const struct mu_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
-		float *qkv_out[3] = {c->q, kdst, vdst};
-		matvec_n(c, c->xn, qkv, qkv_out, 3);
-		if (L->bq) {
-			add_into(c->q, L->bq, q_dim);
-			add_into(kdst, L->bk, kv_dim);
-			add_into(vdst, L->bv, kv_dim);
-		}
-		if (L->q_norm) {
-			for (uint32_t h = 0; h < hp->n_head; h++)
-				rmsnorm(c->q + h * hd, c->q + h * hd, L->q_norm, hd, hp->eps);
-			for (uint32_t h = 0; h < hp->n_head_kv; h++)
-				rmsnorm(kdst + h * hd, kdst + h * hd, L->k_norm, hd, hp->eps);
-		}
-		for (uint32_t h = 0; h < hp->n_head; h++)
-			rope_head(c->q + h * hd, c->rope_cos, c->rope_sin, hp->rope_dim, hp->rope_type);
-		for (uint32_t h = 0; h < hp->n_head_kv; h++)
-			rope_head(kdst + h * hd, c->rope_cos, c->rope_sin, hp->rope_dim, hp->rope_type);
+		run_rows(&f, row_attn_in);
+		struct mm_job qkv = {.n = 3, .nt = n};
+		qkv.t[0] = mm_task(c, &L->wq, c->xn, d, 0, c->q, q_dim);
+		qkv.t[1] = mm_task(c, &L->wk, c->xn, d, 0, c->k, kv_dim);
+		qkv.t[2] = mm_task(c, &L->wv, c->xn, d, 0, c->v, kv_dim);
+		mu_pool_run(c->pool, mm_worker, &qkv);
+		run_rows(&f, row_qkv_post);
+		mu_pool_run(c->pool, attn_worker, &f);
 
-		struct attn_job aj = {.c = c, .layer = l, .pos = pos};
-		mu_pool_run(c->pool, attn_worker, &aj);
-		matvec1(c, c->att, &L->wo, c->xn);
-		add_into(c->x, c->xn, hp->n_embd);
+		run_rows(&f, row_attn_out);
+		struct mm_job wo = {.n = 1, .nt = n};
+		wo.t[0] = mm_task(c, &L->wo, c->att, q_dim, 0, c->xn, d);
+		mu_pool_run(c->pool, mm_worker, &wo);
 
-		rmsnorm(c->xn, c->x, L->ffn_norm, hp->n_embd, hp->eps);
-		const struct mu_weight *gu[2] = {&L->w_gate, &L->w_up};
-		float *gu_out[2] = {c->hb, c->hb2};
-		matvec_n(c, c->xn, gu, gu_out, 2);
-		for (uint32_t i = 0; i < hp->n_ff; i++)
-			c->hb[i] = mu_siluf(c->hb[i]) * c->hb2[i];
-		matvec1(c, c->hb, &L->w_down, c->xn);
-		add_into(c->x, c->xn, hp->n_embd);
+		run_rows(&f, row_ffn_in);
+		struct mm_job gu = {.n = 2, .nt = n};
+		gu.t[0] = mm_task(c, &L->w_gate, c->xn, d, 0, c->hb, ff);
+		gu.t[1] = mm_task(c, &L->w_up, c->xn, d, 0, c->hb2, ff);
+		mu_pool_run(c->pool, mm_worker, &gu);
+
+		run_rows(&f, row_ffn_mid);
+		struct mm_job down = {.n = 1, .nt = n};
+		down.t[0] = mm_task(c, &L->w_down, c->hb, ff, 0, c->xn, d);
+		mu_pool_run(c->pool, mm_worker, &down);
 	}
 
 	if (want_logits) {
-		rmsnorm(c->xn, c->x, m->output_norm, hp->n_embd, hp->eps);
-		matvec1(c, c->xn, &m->output, c->logits);
+		/* The last row only: its residual, the output norm, the output matvec. */
+		uint32_t t = n - 1;
+		float *x = c->x + t * d, *xn = c->xn + t * d;
+		add_into(x, xn, d);
+		rmsnorm(xn, x, m->output_norm, d, hp->eps);
+		const struct mu_weight *w = &m->output;
+		prep_row(c, &w, 1, c->xn, d, t);
+		struct mm_job out = {.n = 1, .nt = 1};
+		out.t[0] = mm_task(c, w, c->xn, d, t, c->logits, hp->n_vocab);
+		mu_pool_run(c->pool, mm_worker, &out);
 	}
 }
 
@@ -537,8 +787,11 @@ enum mu_err mu_forward(struct mu_ctx *c, const int32_t *tokens, uint32_t n, stru
 		if (tokens[i] < 0 || (uint32_t)tokens[i] >= c->m->hp.n_vocab)
 			return mu_errf(err, MU_ERR_RANGE, "token id %d at index %u out of range 0..%u", tokens[i], i,
 				       c->m->hp.n_vocab - 1);
-	for (uint32_t i = 0; i < n; i++)
-		forward_token(c, tokens[i], c->pos + i, i + 1 == n);
+	for (uint32_t i = 0; i < n;) {
+		uint32_t nb = n - i < c->n_batch ? n - i : c->n_batch;
+		forward_batch(c, tokens + i, nb, c->pos + i, i + nb == n);
+		i += nb;
+	}
 	c->pos = end;
 	return MU_OK;
 }

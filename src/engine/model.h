@@ -12,7 +12,7 @@
  *   x = token_embd[token]
  *   each layer: xn = rmsnorm(x) * attn_norm
  *               q, k, v = Wq xn (+bq), Wk xn (+bk), Wv xn (+bv); qwen3: per-head rmsnorm of q, k
- *               rope(q, k, pos); cache k, v at pos
+ *               rope(q, k, pos); cache k, v at pos (F16 cache: rounded to half precision)
  *               o_h = sum_t softmax_t(q_h . k_t / sqrt(head_dim)) v_t   (GQA: kv head h*n_kv/n_head)
  *               x += Wo o
  *               xn = rmsnorm(x) * ffn_norm;  x += Wdown (silu(Wgate xn) * (Wup xn))
@@ -82,30 +82,65 @@ struct mu_model {
 enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_error *err);
 const char *mu_arch_name(enum mu_arch a);
 
-/* The run state: KV cache and scratch for one sequence, sized for n_ctx positions. */
+/* Run-state parameters. mu_ctx_params_default gives F16 KV, MU_CTX_DEFAULT_BATCH and one
+ * thread; a caller sets n_threads to its pool's thread count. */
+#define MU_CTX_DEFAULT_BATCH 32
+
+struct mu_ctx_params {
+	uint32_t n_ctx;          /* positions, 1..MU_MAX_CTX */
+	uint32_t n_batch;        /* prompt tokens evaluated together, 1..MU_MAX_BATCH */
+	uint32_t n_threads;      /* the pool's threads (per-thread attention scratch), 1..MU_MAX_THREADS */
+	enum mu_dtype kv_type;   /* MU_DTYPE_F16 or MU_DTYPE_F32: how K and V are cached */
+};
+
+struct mu_ctx_params mu_ctx_params_default(uint32_t n_ctx);
+/* Checks every field; the message names the bad one. */
+enum mu_err mu_ctx_params_check(const struct mu_ctx_params *p, struct mu_error *err);
+/* "f16" / "f32" -> MU_DTYPE_F16 / MU_DTYPE_F32; -1 for anything else. */
+int mu_kv_type_from_name(const char *name);
+
+/* The run state for one sequence: the KV cache, and scratch for a batch of up to n_batch
+ * tokens (rows), all carved from one caller-granted block.
+ * The caches hold n_layer x n_ctx x kv_dim elements of kv_type (layer, then position, then
+ * kv head and dimension). K and V are computed in f32 and, for an F16 cache, rounded to
+ * nearest even when stored; attention widens them exactly (docs/determinism.md). */
 struct mu_ctx {
 	const struct mu_model *m;
 	struct mu_pool *pool;
-	uint32_t n_ctx;
+	const struct mu_kernel_path *kp;      /* the kernel path chosen at init */
+	const struct mu_type_kernels *kv_k;   /* kv_type's kernels: q.k runs through its matvec */
+	void (*axpy)(float *y, float a, const void *v, enum mu_dtype vt, size_t n);
+	uint32_t n_ctx, n_batch, n_threads;
+	enum mu_dtype kv_type;
+	size_t kv_elem;          /* bytes per cached element: 2 or 4 */
 	uint32_t pos;            /* next position to fill */
+	/* batch rows: x, xn n_embd wide; q, att q_dim; k, v kv_dim; hb, hb2 n_ff */
 	float *x, *xn, *q, *k, *v, *att, *hb, *hb2;
-	float *scores;           /* n_head * n_ctx */
-	float *key_cache;        /* n_layer * n_ctx * kv_dim */
-	float *value_cache;
+	float *scores;           /* n_threads x n_ctx: one attention row per thread */
+	uint8_t *key_cache;
+	uint8_t *value_cache;
 	double *inv_freq;        /* rope_dim/2 */
-	float *rope_cos, *rope_sin;
-	void *act_q8;            /* Q8_0 activation scratch, max(n_embd, n_ff, q_dim) wide */
+	float *rope_cos, *rope_sin; /* n_batch x rope_dim/2: the angles of each row's position */
+	/* Activations converted for the weights, one buffer per activation kind the model's
+	 * weights ask for (NULL for MU_ACT_F32, which reads the f32 rows in place): n_batch rows,
+	 * each mu_act_size(kind, width of the input) bytes. */
+	void *act[MU_ACT_Q8_K + 1];
 	float *logits;           /* n_vocab: logits of the last token processed */
 };
 
-size_t mu_ctx_size(const struct mu_model *m, uint32_t n_ctx);
-enum mu_err mu_ctx_init(struct mu_ctx *c, const struct mu_model *m, uint32_t n_ctx, struct mu_pool *pool,
-			void *mem, size_t len, struct mu_error *err);
+/* Bytes mu_ctx_init needs for these parameters (0 when they fail mu_ctx_params_check). */
+size_t mu_ctx_size(const struct mu_model *m, const struct mu_ctx_params *p);
+/* pool must have at most p->n_threads threads. */
+enum mu_err mu_ctx_init(struct mu_ctx *c, const struct mu_model *m, const struct mu_ctx_params *p,
+			struct mu_pool *pool, void *mem, size_t len, struct mu_error *err);
 void mu_ctx_reset(struct mu_ctx *c);
 
 /* Runs n tokens at positions c->pos, c->pos+1, ...; afterwards c->logits holds the logits of
  * the last one and c->pos has advanced by n. Refuses token ids out of range and running past
- * n_ctx. Allocates nothing. */
+ * n_ctx. Prompt tokens go through in batches of up to n_batch rows (matrix-matrix products,
+ * causal attention within the batch); one token is a matrix-vector step. Either way every
+ * value has the bits of feeding the tokens one at a time, on any thread count. Allocates
+ * nothing. */
 enum mu_err mu_forward(struct mu_ctx *c, const int32_t *tokens, uint32_t n, struct mu_error *err);
 
 #endif

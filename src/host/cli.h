@@ -64,9 +64,18 @@ struct mu_session {
 };
 
 /* Opens path; with load_model = 0 only the GGUF is parsed (mu info on any GGUF).
- * n_ctx 0 means min(trained context, 4096). */
+ * n_ctx 0 means min(trained context, 4096). The KV cache is F16. */
 enum mu_err session_open(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
 			 struct mu_error *err);
+/* The context a session opens when none is asked for: min(trained context, 4096), or 2048
+ * when the model does not say. */
+uint32_t session_default_ctx(const struct mu_model *m);
+/* The same with the KV cache type (MU_DTYPE_F16 or MU_DTYPE_F32). */
+enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
+			    enum mu_dtype kv_type, struct mu_error *err);
+/* --kv-type's value ("f16" or "f32"); reports a bad one as "mu CMD: --kv-type: ..." and
+ * returns -1. */
+int cli_kv_type(const char *cmd, const char *s, enum mu_dtype *out);
 void session_close(struct mu_session *s);
 
 /* Loads the GGUF's tokenizer into s->tok (once). */

@@ -151,6 +151,13 @@ int cmd_info(int argc, char **argv)
 			       m->tied_output ? "tied" : "separate");
 			printf("       weights read per token: %" PRIu64 " bytes (%.1f MiB), used in place\n", m->weight_bytes,
 			       (double)m->weight_bytes / (1024.0 * 1024.0));
+			struct mu_ctx_params cp = mu_ctx_params_default(session_default_ctx(m));
+			size_t f16 = mu_ctx_size(m, &cp);
+			cp.kv_type = MU_DTYPE_F32;
+			size_t f32 = mu_ctx_size(m, &cp);
+			printf("       run state for %u positions (batch %u, 1 thread): %zu bytes (%.1f MiB) with f16 KV,"
+			       " %zu (%.1f MiB) with f32\n",
+			       cp.n_ctx, cp.n_batch, f16, (double)f16 / (1024.0 * 1024.0), f32, (double)f32 / (1024.0 * 1024.0));
 		} else {
 			printf("model: not runnable: %s\n", err.msg);
 		}

@@ -11,7 +11,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mu logits -m MODEL.gguf (-p TEXT | --tokens ID,ID,...) [-t THREADS] [--ctx N] [--raw FILE]\n\n"
+	fprintf(f, "usage: mu logits -m MODEL.gguf (-p TEXT | --tokens ID,ID,...) [-t THREADS] [--ctx N]\n"
+		   "                 [--kv-type f16|f32] [--raw FILE]\n\n"
 		   "Runs the prompt through the model and prints 'sha256 HEX' of the last position's logits\n"
 		   "(float32, little-endian), then the top-5 ids and values. The hash is the same for any\n"
 		   "thread count: see docs/determinism.md.\n\n"
@@ -19,6 +20,8 @@ static void usage(FILE *f)
 		   "  --tokens LIST    token ids used verbatim (no BOS added)\n"
 		   "  -t THREADS       worker threads (default 1)\n"
 		   "  --ctx N          context length (default: prompt length)\n"
+		   "  --kv-type T      KV cache type: f16 (default; keys and values rounded to half\n"
+		   "                   precision when stored) or f32. The two give different logits.\n"
 		   "  --raw FILE       also write the logits there as float32 little-endian\n");
 }
 
@@ -26,6 +29,7 @@ int cmd_logits(int argc, char **argv)
 {
 	const char *model = NULL, *prompt = NULL, *tokens_s = NULL, *raw = NULL, *val;
 	uint32_t threads = 1, n_ctx = 0;
+	enum mu_dtype kv_type = MU_DTYPE_F16;
 	for (int i = 1; i < argc; i++) {
 		int r;
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -42,6 +46,11 @@ int cmd_logits(int argc, char **argv)
 		}
 		if ((r = cli_opt(argc, argv, &i, "-t", "--threads", &val))) {
 			if (r < 0 || cli_u32("-t", val, 1, MU_MAX_THREADS, &threads))
+				return 2;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--kv-type", NULL, &val))) {
+			if (r < 0 || cli_kv_type("logits", val, &kv_type))
 				return 2;
 			continue;
 		}
@@ -73,7 +82,7 @@ int cmd_logits(int argc, char **argv)
 		}
 	}
 	/* --ctx defaults to the number of ids with --tokens, else to min(trained context, 4096). */
-	if (session_open(&s, model, 1, n_ctx ? n_ctx : (n ? n : 0), (int)threads, &err)) {
+	if (session_open_kv(&s, model, 1, n_ctx ? n_ctx : (n ? n : 0), (int)threads, kv_type, &err)) {
 		cli_error("logits", &err);
 		free(ids);
 		return 1;

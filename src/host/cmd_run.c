@@ -23,6 +23,8 @@ static void usage(FILE *f)
 		"  --repeat-last-n N    window of the repeat penalty (default 64)\n"
 		"  -t THREADS           worker threads (default 1)\n"
 		"  --ctx N              context length (default min(trained context, 4096))\n"
+		"  --kv-type f16|f32    how the KV cache stores keys and values (default f16: rounded to\n"
+		"                       half precision when stored; f32 keeps them as computed)\n"
 		"  --no-prompt          print only the generated text\n"
 		"  --chat               TEXT is a user message: render it with the model's chat template,\n"
 		"                       print only the assistant's reply, stop at the end of its turn\n"
@@ -53,6 +55,7 @@ int cmd_run(int argc, char **argv)
 	uint64_t seed = 1;
 	int echo = 1, chat = 0, forced = -1;
 	const char *system = NULL, *date = NULL, *tmpl_name = NULL;
+	enum mu_dtype kv_type = MU_DTYPE_F16;
 
 	for (int i = 1; i < argc; i++) {
 		int r;
@@ -74,6 +77,11 @@ int cmd_run(int argc, char **argv)
 		    (r = cli_opt(argc, argv, &i, "--template", NULL, &tmpl_name)) ||
 		    (r = cli_opt(argc, argv, &i, "--date", NULL, &date))) {
 			if (r < 0)
+				return 2;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--kv-type", NULL, &val))) {
+			if (r < 0 || cli_kv_type("run", val, &kv_type))
 				return 2;
 			continue;
 		}
@@ -146,7 +154,7 @@ int cmd_run(int argc, char **argv)
 
 	struct mu_session s;
 	uint64_t t_load = pal_now_ns();
-	if (session_open(&s, model, 1, n_ctx, (int)threads, &err)) {
+	if (session_open_kv(&s, model, 1, n_ctx, (int)threads, kv_type, &err)) {
 		cli_error("run", &err);
 		return 1;
 	}
@@ -207,9 +215,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (mu_sampler_init(&sampler, &cfg, n_sample, smem, smem_len, &err))
 		goto fail;
-	fprintf(stderr, "mu run: %s: %s, %u layers, %u-token vocabulary, context %u, %u thread%s, loaded in %.0f ms\n",
-		model, mu_arch_name(s.model->hp.arch), s.model->hp.n_layer, s.model->hp.n_vocab, s.ctx.n_ctx, threads,
-		threads == 1 ? "" : "s", (double)(pal_now_ns() - t_load) / 1e6);
+	fprintf(stderr,
+		"mu run: %s: %s, %u layers, %u-token vocabulary, context %u (%s KV), %u thread%s, loaded in %.0f ms\n",
+		model, mu_arch_name(s.model->hp.arch), s.model->hp.n_layer, s.model->hp.n_vocab, s.ctx.n_ctx,
+		mu_dtype_get(kv_type)->name, threads, threads == 1 ? "" : "s", (double)(pal_now_ns() - t_load) / 1e6);
 
 	piece_cap = mu_tok_stream_max_out(&s.tok);
 	piece = malloc(piece_cap);

@@ -103,10 +103,34 @@ int cli_parse_tokens(const char *s, int32_t *out, uint32_t max, uint32_t *n)
 	return 0;
 }
 
+int cli_kv_type(const char *cmd, const char *s, enum mu_dtype *out)
+{
+	int t = mu_kv_type_from_name(s);
+	if (t < 0) {
+		fprintf(stderr, "mu %s: --kv-type: '%s' is not a KV cache type (f16 or f32)\n", cmd, s);
+		return -1;
+	}
+	*out = (enum mu_dtype)t;
+	return 0;
+}
+
+uint32_t session_default_ctx(const struct mu_model *m)
+{
+	uint32_t n = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
+	return n ? n : 2048;
+}
+
 enum mu_err session_open(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
 			 struct mu_error *err)
 {
+	return session_open_kv(s, path, load_model, n_ctx, n_threads, MU_DTYPE_F16, err);
+}
+
+enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
+			    enum mu_dtype kv_type, struct mu_error *err)
+{
 	enum mu_err rc;
+	struct mu_ctx_params cp;
 	memset(s, 0, sizeof *s);
 	if ((rc = pal_map_file(&s->map, path, err)))
 		return rc;
@@ -130,19 +154,22 @@ enum mu_err session_open(struct mu_session *s, const char *path, int load_model,
 	if ((rc = mu_model_load(s->model, &s->g, err)))
 		goto fail;
 	if (n_ctx == 0)
-		n_ctx = s->model->hp.n_ctx_train < 4096 ? s->model->hp.n_ctx_train : 4096;
-	if (n_ctx == 0)
-		n_ctx = 2048;
+		n_ctx = session_default_ctx(s->model);
 	if ((rc = mu_pool_create(&s->pool, n_threads, err)))
 		goto fail;
-	s->ctx_mem_len = mu_ctx_size(s->model, n_ctx);
+	cp = mu_ctx_params_default(n_ctx);
+	cp.n_threads = (uint32_t)n_threads;
+	cp.kv_type = kv_type;
+	if ((rc = mu_ctx_params_check(&cp, err)))
+		goto fail;
+	s->ctx_mem_len = mu_ctx_size(s->model, &cp);
 	s->ctx_mem = pal_alloc(s->ctx_mem_len, 64);
 	if (!s->ctx_mem) {
 		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory: the run state for %u positions needs %zu bytes", n_ctx,
 			     s->ctx_mem_len);
 		goto fail;
 	}
-	if ((rc = mu_ctx_init(&s->ctx, s->model, n_ctx, s->pool, s->ctx_mem, s->ctx_mem_len, err)))
+	if ((rc = mu_ctx_init(&s->ctx, s->model, &cp, s->pool, s->ctx_mem, s->ctx_mem_len, err)))
 		goto fail;
 	return MU_OK;
 fail:

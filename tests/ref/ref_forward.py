@@ -7,6 +7,7 @@ KV cache. The output is the logits of the last position.
 
     ref_forward.py MODEL.gguf --tokens 1,2,3 [--out logits.f32]
     ref_forward.py MODEL.gguf --tokens 1,403,407 --generate 8
+    ref_forward.py MODEL.gguf --tokens 1,2,3 --kv f16 --out logits.f32
 
 Without --out the logits are printed one per line (%.9g); with --out they are written as
 float32 little-endian. --generate N appends N greedily chosen tokens (argmax, ties to the
@@ -22,6 +23,13 @@ dequantized activation. F32/F16/BF16 weights multiply the activation as it is.
                    (OUT.tie1 .. OUT.tieK, described in OUT.ties); see ActQuant
     --stats        print to stderr how close the activation quantization came to a tie
     --no-quant-act skip the activation quantization (to measure its effect)
+    --kv f16|f32   the engine's KV cache type. f32 (the default) caches k and v as computed
+                   (this oracle's float64 stands in for the engine's float32 throughout);
+                   f16 rounds each k (after RoPE) and v element to float32 and then to
+                   float16, both to nearest with ties to even, when it is cached, as the
+                   engine's F16 cache stores them; attention reads the rounded values.
+                   Values near a float16 rounding tie join the --ties list
+                   (see ActQuant.round_f16).
 
 Only the Python standard library and NumPy are used. Nothing is shared with the C engine
 except the model specification (tests/ref/README.md).
@@ -304,6 +312,38 @@ class ActQuant:
         d16 = d.astype(np.float16).astype(np.float32)
         return (d16[:, None] * q).astype(np.float32).reshape(-1).astype(np.float64)
 
+    def round_f16(self, x, where):
+        """The engine's F16 KV cache: x rounded to float32, then to float16, both to nearest
+        with ties to even; returned widened to float64. Like a Q8_0 rounding, the float16
+        rounding of a value that lies within an ulp or two of the midpoint between two float16
+        numbers depends on the last bits of the float32 value, which this oracle computes
+        differently; such values are recorded as near ties (margin |x - midpoint| / |x|) and
+        one of them can be rounded the other way (flip), in the same list as the activation
+        ties. (A small element can be off by more than its own ulp, since a float32 dot
+        product's error scales with its terms; but rounding such an element the other way moves
+        it by its own, small, ulp, which the tolerance absorbs.)"""
+        call = self.calls
+        self.calls += 1
+        x32 = np.asarray(x, dtype=np.float32)
+        h = x32.reshape(-1).astype(np.float16)
+        xd = x32.reshape(-1).astype(np.float64)
+        hd = h.astype(np.float64)
+        other = np.where(xd > hd, np.nextafter(h, np.float16(np.inf)), np.nextafter(h, np.float16(-np.inf)))
+        mid = (hd + other.astype(np.float64)) / 2.0
+        margin = np.full(xd.shape, np.inf)
+        nz = xd != 0
+        margin[nz] = np.abs(xd[nz] - mid[nz]) / np.abs(xd[nz])
+        self.count += xd.size
+        if xd.size:
+            self.min_margin = min(self.min_margin, float(margin.min()))
+        for i in np.nonzero(margin < self.NEAR)[0]:
+            self.ties.append((float(margin[i]), call, int(i), float(xd[i]),
+                              "pos %d, %s" % (self.pos, where)))
+        if self.flip is not None and self.flip[0] == call:
+            i = self.flip[1]
+            h[i] = other[i]
+        return h.astype(np.float64).reshape(x32.shape)
+
     def _record(self, call, v, where):
         a = np.abs(v.astype(np.float64))
         margin = np.full(a.shape, np.inf)
@@ -345,7 +385,10 @@ class Linear:
 
 
 class Model:
-    def __init__(self, path, quant_act=True):
+    def __init__(self, path, quant_act=True, kv="f32"):
+        if kv not in ("f16", "f32"):
+            raise GGUFError("KV cache type %r is not f16 or f32" % (kv,))
+        self.kv = kv
         meta, tensors = read_gguf(path)
         self.meta = meta
         self.tensors = tensors
@@ -500,6 +543,9 @@ class Model:
                 k = np.stack([self.rmsnorm(h, ly["k_norm"]) for h in k])
             q = self.rope(q, pos)
             k = self.rope(k, pos)
+            if self.kv == "f16":
+                k = self.actq.round_f16(k, "layer %d key cache" % L)
+                v = self.actq.round_f16(v, "layer %d value cache" % L)
             self.k_cache[L].append(k)
             self.v_cache[L].append(v)
             K = np.stack(self.k_cache[L])   # (pos+1, n_head_kv, hd)
@@ -543,10 +589,13 @@ def main(argv):
                     help="then decode N tokens greedily and print them")
     ap.add_argument("--ties", type=int, default=0, metavar="N",
                     help="with --out: also write OUT.tie1..OUT.tieN, the logits with one of "
-                         "the N nearest activation-rounding ties rounded the other way, "
+                         "the N nearest activation-rounding (or, with --kv f16, KV-rounding) "
+                         "ties rounded the other way, "
                          "described one per line in OUT.ties")
     ap.add_argument("--no-quant-act", action="store_true",
                     help="do not quantize activations before Q8_0/Q4_0 matmuls")
+    ap.add_argument("--kv", choices=("f16", "f32"), default="f32",
+                    help="KV cache type: f16 rounds cached k and v to float16 (default f32)")
     ap.add_argument("--stats", action="store_true",
                     help="print activation-quantization tie margins to stderr")
     a = ap.parse_args(argv)
@@ -555,7 +604,7 @@ def main(argv):
 
     toks = parse_tokens(a.tokens)
     try:
-        m = Model(a.model, quant_act=not a.no_quant_act)
+        m = Model(a.model, quant_act=not a.no_quant_act, kv=a.kv)
     except (GGUFError, OSError) as e:
         raise SystemExit("ref_forward: %s" % e)
 
@@ -582,8 +631,9 @@ def main(argv):
             alt = run((call, i))
             with open("%s.tie%d" % (a.out, k), "wb") as f:
                 f.write(alt.astype("<f4").tobytes())
-            lines.append("tie%d: %s, element %d: x*id = %.9g (relative margin %.2g) rounded "
-                         "the other way\n" % (k, where, i, v, margin))
+            value = "value" if "cache" in where else "x*id"
+            lines.append("tie%d: %s, element %d: %s = %.9g (relative margin %.2g) rounded "
+                         "the other way\n" % (k, where, i, value, v, margin))
         with open(a.out + ".ties", "w") as f:
             f.write("".join(lines))
     if a.generate:
