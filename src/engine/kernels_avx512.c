@@ -319,9 +319,22 @@ TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uin
 	}
 }
 
-/* Rows 0..R-1 of w times activations 0..T-1 of x (stride xs), nb blocks each. */
+/* Decode streams the weights once: each pass asks for the same group of the rows one pass
+ * ahead (pf bytes further), which the caller only does while those rows are in its range. */
+TGT INLINE void prefetch_group(int R, const uint8_t *const *wp, size_t pf, size_t bsz)
+{
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		const uint8_t *p = wp[r] + pf;
+		for (size_t off = 0; off < GROUP * bsz; off += 64)
+			_mm_prefetch((const char *)(p + off), _MM_HINT_T0);
+		_mm_prefetch((const char *)(p + GROUP * bsz - 1), _MM_HINT_T0);
+	}
+}
+
+/* Rows 0..R-1 of w times activations 0..T-1 of x (stride xs), nb blocks each; pf as above. */
 TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs,
-		      size_t nb, float *out, size_t ldo)
+		      size_t nb, float *out, size_t ldo, size_t pf)
 {
 	const size_t bsz = q4 ? Q4_0_BYTES : Q8_0_BYTES;
 	__m512 acc[TILE_R][TILE_T];
@@ -339,6 +352,8 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++)
 			xp[t] = x + (size_t)t * xs + g * Q8_0_BYTES;
+		if (pf)
+			prefetch_group(R, wp, pf, bsz);
 		qgroup(q4, R, T, wp, xp, acc, 0xffff);
 	}
 	if (g < nb) {
@@ -375,16 +390,16 @@ TGT INLINE void qmatmul(int q4, const uint8_t *w, size_t rb, const uint8_t *x, s
 	for (; r + TILE_R <= r1; r += TILE_R) {
 		size_t t = 0;
 		for (; t + TILE_T <= nt; t += TILE_T)
-			qtile(q4, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo);
+			qtile(q4, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			qtile(q4, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo);
+			qtile(q4, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 	}
 	for (; r < r1; r++) {
 		size_t t = 0;
 		for (; t + TILE_T <= nt; t += TILE_T)
-			qtile(q4, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo);
+			qtile(q4, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			qtile(q4, 1, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo);
+			qtile(q4, 1, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 	}
 }
 
@@ -395,9 +410,10 @@ TGT INLINE void qmatvec(int q4, const uint8_t *w, size_t rb, const void *x, size
 	const size_t nb = n / MU_QK8_0;
 	size_t r = r0;
 	for (; r + TILE_R <= r1; r += TILE_R)
-		qtile(q4, TILE_R, 1, w + r * rb, rb, x, 0, nb, out + r, 0);
+		qtile(q4, TILE_R, 1, w + r * rb, rb, x, 0, nb, out + r, 0,
+		      r + 2 * TILE_R <= r1 ? TILE_R * rb : 0);
 	for (; r < r1; r++)
-		qtile(q4, 1, 1, w + r * rb, rb, x, 0, nb, out + r, 0);
+		qtile(q4, 1, 1, w + r * rb, rb, x, 0, nb, out + r, 0, 0);
 }
 
 #define QUANT_KERNELS(suffix, q4)                                                                  \
