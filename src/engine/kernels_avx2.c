@@ -262,16 +262,28 @@ TGT INLINE void tree8(const __m256i p[8], __m256i *lo, __m256i *hi)
 	*hi = _mm256_permute2x128_si256(q0, q1, 0x31);
 }
 
-/* The 16 f16 scales at p, p + bsz, ... widened to f32: blocks 0-7 in *lo, 8-15 in *hi. */
-TGT INLINE void scales16(const uint8_t *p, int bsz, __m256 *lo, __m256 *hi)
+/* The f16 scales of 16 blocks at p (stride bsz) as 16 halves in block order, without a gather:
+ * the 16 bytes at bsz * b - 2 * (b mod 8) hold block b's scale as half number b mod 8 (and stay
+ * within the 16 blocks), so seven word blends per half assemble them. */
+TGT INLINE __m128i scales8(const uint8_t *p, size_t bsz)
 {
-	const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bsz));
-	const __m256i low16 = _mm256_set1_epi32(0xffff);
-	__m256i g0 = _mm256_and_si256(_mm256_i32gather_epi32((const int *)p, idx, 1), low16);
-	__m256i g1 = _mm256_and_si256(_mm256_i32gather_epi32((const int *)(p + 8 * bsz), idx, 1), low16);
-	__m256i h = _mm256_permute4x64_epi64(_mm256_packus_epi32(g0, g1), _MM_SHUFFLE(3, 1, 2, 0));
-	*lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
-	*hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+#define LD(b) _mm_loadu_si128((const __m128i *)(p + bsz * (b) - 2 * (b)))
+	__m128i s = _mm_loadu_si128((const __m128i *)p);
+	s = _mm_blend_epi16(s, LD(1), 0x02);
+	s = _mm_blend_epi16(s, LD(2), 0x04);
+	s = _mm_blend_epi16(s, LD(3), 0x08);
+	s = _mm_blend_epi16(s, LD(4), 0x10);
+	s = _mm_blend_epi16(s, LD(5), 0x20);
+	s = _mm_blend_epi16(s, LD(6), 0x40);
+	return _mm_blend_epi16(s, LD(7), 0x80);
+#undef LD
+}
+
+/* The 16 scales widened to f32: blocks 0-7 in *lo, 8-15 in *hi. */
+TGT INLINE void scales16(const uint8_t *p, size_t bsz, __m256 *lo, __m256 *hi)
+{
+	*lo = _mm256_cvtph_ps(scales8(p, bsz));
+	*hi = _mm256_cvtph_ps(scales8(p + 8 * bsz, bsz));
 }
 
 /* One activation's group, prepared once for all the rows of a tile. */

@@ -242,14 +242,28 @@ TGT INLINE __m512i dot_quads(const struct quads *u, const struct quads *s)
 	return tree4(p);
 }
 
-/* The 16 f16 scales at p, p + bsz, ... widened to f32 (lane b: block b). */
-TGT INLINE __m512 scales16(const uint8_t *p, int bsz)
+/* The f16 scales of 16 blocks at p (stride bsz) as 16 halves in block order, without a gather:
+ * the 16 bytes at bsz * b - 2 * (b mod 8) hold block b's scale as half number b mod 8 (and stay
+ * within the 16 blocks), so seven word blends per half assemble them. */
+TGT INLINE __m128i scales8(const uint8_t *p, size_t bsz)
 {
-	const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-								  13, 14, 15),
-					       _mm512_set1_epi32(bsz));
-	__m512i g = _mm512_i32gather_epi32(idx, p, 1);
-	return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+#define LD(b) _mm_loadu_si128((const __m128i *)(p + bsz * (b) - 2 * (b)))
+	__m128i s = _mm_loadu_si128((const __m128i *)p);
+	s = _mm_blend_epi16(s, LD(1), 0x02);
+	s = _mm_blend_epi16(s, LD(2), 0x04);
+	s = _mm_blend_epi16(s, LD(3), 0x08);
+	s = _mm_blend_epi16(s, LD(4), 0x10);
+	s = _mm_blend_epi16(s, LD(5), 0x20);
+	s = _mm_blend_epi16(s, LD(6), 0x40);
+	return _mm_blend_epi16(s, LD(7), 0x80);
+#undef LD
+}
+
+/* The 16 scales widened to f32 (lane b: block b). */
+TGT INLINE __m512 scales16(const uint8_t *p, size_t bsz)
+{
+	__m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(scales8(p, bsz)), scales8(p + 8 * bsz, bsz), 1);
+	return _mm512_cvtph_ps(h);
 }
 
 /* One activation's group, prepared once for all the rows of a tile. */
