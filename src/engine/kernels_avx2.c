@@ -362,6 +362,45 @@ TGT INLINE void qterms(int q4, const struct qrow *w, const struct qact *a, __m25
 	t[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(w->d[1], a->d[1]));
 }
 
+/* The same terms for one row read straight from memory (a matvec: no other activation would
+ * reuse a prepared copy of the row, and sixteen registers cannot hold one). */
+TGT INLINE void qterms_row(int q4, const uint8_t *wp, const struct qact *a, __m256 t[2])
+{
+	const __m256i ones16 = _mm256_set1_epi16(1);
+	__m256i p[8], lo, hi;
+	if (q4) {
+		const __m256i low4 = _mm256_set1_epi8(0x0f);
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++) {
+			__m256i raw = _mm256_inserti128_si256(
+				_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(wp + (size_t)i * Q4_0_BYTES + 2))),
+				_mm_loadu_si128((const __m128i *)(wp + (size_t)(8 + i) * Q4_0_BYTES + 2)), 1);
+			__m256i l = _mm256_maddubs_epi16(_mm256_and_si256(raw, low4), a->q.lo[i]);
+			__m256i h = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), a->q.hi[i]);
+			p[i] = _mm256_madd_epi16(_mm256_add_epi16(l, h), ones16);
+		}
+	} else {
+#pragma GCC unroll 8
+		for (int i = 0; i < 8; i++) {
+			__m256i b0 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)i * Q8_0_BYTES + 2));
+			__m256i b1 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)(8 + i) * Q8_0_BYTES + 2));
+			__m256i wl = _mm256_permute2x128_si256(b0, b1, 0x20), wh = _mm256_permute2x128_si256(b0, b1, 0x31);
+			__m256i l = _mm256_maddubs_epi16(_mm256_abs_epi8(wl), _mm256_sign_epi8(a->q.lo[i], wl));
+			__m256i h = _mm256_maddubs_epi16(_mm256_abs_epi8(wh), _mm256_sign_epi8(a->q.hi[i], wh));
+			p[i] = _mm256_add_epi32(_mm256_madd_epi16(l, ones16), _mm256_madd_epi16(h, ones16));
+		}
+	}
+	tree8(p, &lo, &hi);
+	if (q4) {
+		lo = _mm256_sub_epi32(lo, a->corr[0]);
+		hi = _mm256_sub_epi32(hi, a->corr[1]);
+	}
+	__m256 dlo, dhi;
+	scales16(wp, q4 ? Q4_0_BYTES : Q8_0_BYTES, &dlo, &dhi);
+	t[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(dlo, a->d[0]));
+	t[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(dhi, a->d[1]));
+}
+
 /* One group of rows wp[0..R) times activations xp[0..T); with a tail, only lanes < m change. */
 TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uint8_t *const *xp,
 		       __m256 acc[TILE_MAX][TILE_MAX][2], int tail, size_t m)
@@ -376,11 +415,15 @@ TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uin
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++) {
 		struct qrow w;
-		qrow_prep(q4, wp[r], &w);
+		if (T > 1)
+			qrow_prep(q4, wp[r], &w);
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++) {
 			__m256 term[2];
-			qterms(q4, &w, &a[t], term);
+			if (T > 1)
+				qterms(q4, &w, &a[t], term);
+			else
+				qterms_row(q4, wp[r], &a[t], term);
 			__m256 s0 = _mm256_add_ps(acc[r][t][0], term[0]);
 			__m256 s1 = _mm256_add_ps(acc[r][t][1], term[1]);
 			acc[r][t][0] = tail ? _mm256_blendv_ps(acc[r][t][0], s0, mlo) : s0;
