@@ -107,7 +107,7 @@ TGT INLINE void fgroup(enum fkind k, int R, int T, const uint8_t *const *wp, con
 
 /* Rows 0..R-1 of w times activations 0..T-1 of x (stride xs bytes): out[t * ldo + r]. */
 TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, const uint8_t *x,
-		      size_t xs, size_t n, float *out, size_t ldo)
+		      size_t xs, size_t n, float *out, size_t ldo, size_t pf)
 {
 	const size_t es = k == FK_F32 ? 4 : 2;
 	__m256 acc[TILE_MAX][TILE_MAX][2];
@@ -121,8 +121,11 @@ TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, c
 	size_t i = 0;
 	for (; i + MU_LANES <= n; i += MU_LANES) {
 #pragma GCC unroll 4
-		for (int r = 0; r < R; r++)
+		for (int r = 0; r < R; r++) {
 			wp[r] = w + (size_t)r * rb + es * i;
+			if (pf)
+				_mm_prefetch((const char *)(wp[r] + pf), _MM_HINT_T0);
+		}
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++)
 			xp[t] = (const float *)(x + (size_t)t * xs) + i;
@@ -177,16 +180,16 @@ TGT INLINE void fmatmul(enum fkind k, const uint8_t *w, size_t rb, const uint8_t
 	for (; r + MM_R <= r1; r += MM_R) {
 		size_t t = 0;
 		for (; t + MM_T <= nt; t += MM_T)
-			ftile(k, MM_R, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, MM_R, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			ftile(k, MM_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, MM_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 	}
 	for (; r < r1; r++) {
 		size_t t = 0;
 		for (; t + MM_T <= nt; t += MM_T)
-			ftile(k, 1, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, 1, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			ftile(k, 1, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, 1, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 	}
 }
 
@@ -195,9 +198,9 @@ TGT INLINE void fmatvec(enum fkind k, const uint8_t *w, size_t rb, const void *x
 {
 	size_t r = r0;
 	for (; r + MV_R <= r1; r += MV_R)
-		ftile(k, MV_R, 1, w + r * rb, rb, x, 0, n, out + r, 0);
+		ftile(k, MV_R, 1, w + r * rb, rb, x, 0, n, out + r, 0, r + 2 * MV_R <= r1 ? MV_R * rb : 0);
 	for (; r < r1; r++)
-		ftile(k, 1, 1, w + r * rb, rb, x, 0, n, out + r, 0);
+		ftile(k, 1, 1, w + r * rb, rb, x, 0, n, out + r, 0, 0);
 }
 
 #define FLOAT_KERNELS(suffix, kind)                                                                \

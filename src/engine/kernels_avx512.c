@@ -89,7 +89,7 @@ TGT INLINE __m512 widen_part(enum fkind k, const uint8_t *p, __mmask16 m)
 /* Rows 0..R-1 of w (stride rb) times activations 0..T-1 of x (stride xs bytes, f32):
  * out[t * ldo + r]. R, T are constants after inlining. */
 TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, const uint8_t *x,
-		      size_t xs, size_t n, float *out, size_t ldo)
+		      size_t xs, size_t n, float *out, size_t ldo, size_t pf)
 {
 	const size_t es = k == FK_F32 ? 4 : 2;
 	__m512 acc[TILE_R][TILE_T];
@@ -106,6 +106,8 @@ TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, c
 			xv[t] = _mm512_loadu_ps(x + (size_t)t * xs + 4 * i);
 #pragma GCC unroll 4
 		for (int r = 0; r < R; r++) {
+			if (pf)
+				_mm_prefetch((const char *)(w + (size_t)r * rb + es * i + pf), _MM_HINT_T0);
 			__m512 wv = widen16(k, w + (size_t)r * rb + es * i);
 #pragma GCC unroll 4
 			for (int t = 0; t < T; t++)
@@ -140,16 +142,16 @@ TGT INLINE void fmatmul(enum fkind k, const uint8_t *w, size_t rb, const uint8_t
 	for (; r + TILE_R <= r1; r += TILE_R) {
 		size_t t = 0;
 		for (; t + TILE_T <= nt; t += TILE_T)
-			ftile(k, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			ftile(k, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 	}
 	for (; r < r1; r++) {
 		size_t t = 0;
 		for (; t + TILE_T <= nt; t += TILE_T)
-			ftile(k, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			ftile(k, 1, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo);
+			ftile(k, 1, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 	}
 }
 
@@ -158,9 +160,9 @@ TGT INLINE void fmatvec(enum fkind k, const uint8_t *w, size_t rb, const void *x
 {
 	size_t r = r0;
 	for (; r + TILE_R <= r1; r += TILE_R)
-		ftile(k, TILE_R, 1, w + r * rb, rb, x, 0, n, out + r, 0);
+		ftile(k, TILE_R, 1, w + r * rb, rb, x, 0, n, out + r, 0, r + 2 * TILE_R <= r1 ? TILE_R * rb : 0);
 	for (; r < r1; r++)
-		ftile(k, 1, 1, w + r * rb, rb, x, 0, n, out + r, 0);
+		ftile(k, 1, 1, w + r * rb, rb, x, 0, n, out + r, 0, 0);
 }
 
 #define FLOAT_KERNELS(suffix, kind)                                                                \
