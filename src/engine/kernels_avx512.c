@@ -1,6 +1,575 @@
-/* kernels_avx512.c — the avx512 path. (Being written: the reference kernels for now.) */
+/* kernels_avx512.c — the avx512 path: AVX-512 F/BW/VL/DQ + VNNI twins of kernels_ref.c.
+ *
+ * Every function gives the reference's bits (docs/determinism.md, "Kernel paths"):
+ *  - Float rows (F32, F16, BF16): the 16 lanes of the canonical sum are one zmm. Per group of
+ *    16 elements acc = acc + w * x with vmulps then vaddps (never vfmadd); a short last group
+ *    is a masked add, so the other lanes keep their value; the fold adds the upper 256 bits
+ *    onto the lower, then 128, 64 and 32 (fold16).
+ *  - Quantized rows (Q8_0, Q4_0 times a Q8_0 activation): 16 blocks at a time (a "group"),
+ *    block g*16 + l belonging to lane l. Each block's exact int32 isum comes from vpdpbusd
+ *    (unsigned bytes times signed bytes): Q8_0 weights enter as w XOR 0x80 = w + 128 and Q4_0
+ *    weights as their nibbles 0..15, so the raw sum is isum + 128 * sum(x) or isum + 8 *
+ *    sum(x), and the activation's block sums (from the same instruction on bytes of 1) are
+ *    subtracted. The quants sit in a "quad" layout: register i holds the first 16 quants of
+ *    blocks i, 4+i, 8+i, 12+i in its four 128-bit lanes and a second register the last 16, so
+ *    two vpdpbusd leave four int32 partials per block, and a transpose-and-add tree (tree4)
+ *    turns the four registers into one vector whose lane l is the isum of block l. Then
+ *    term = (float)isum * (dw * dx) (vcvtdq2ps; the scales' product first) and one masked
+ *    vaddps into the row's accumulator. A row with fewer than 16 blocks left runs the same
+ *    code on a zero-padded copy of those blocks and adds only the lanes that exist.
+ *  - Tiles: a matvec handles 4 rows per pass (one activation's preparation shared by the
+ *    rows); a matmul handles tiles of 4 rows x 4 activations, each (row, activation) pair
+ *    with its own accumulator, so every output is computed exactly as the matvec computes it.
+ */
 #include "engine/kernels_impl.h"
 
+#include <assert.h>
+#include <immintrin.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/endian.h"
+#include "base/fp16.h"
+
+#define TGT MU_TARGET_AVX512
+#define INLINE static inline __attribute__((always_inline))
+
+#define Q8_0_BYTES 34
+#define Q4_0_BYTES 18
+#define GROUP 16 /* blocks per group: one per lane */
+#define TILE_R 4 /* rows per matvec pass and per matmul tile */
+#define TILE_T 4 /* activations per matmul tile */
+
+static_assert(MU_LANES == 16, "one zmm holds the 16 lanes");
+static_assert(sizeof(struct mu_block_q8_0) == Q8_0_BYTES && sizeof(struct mu_block_q4_0) == Q4_0_BYTES,
+	      "block sizes");
+
+/* The canonical fold: lanes l + l+8, then l + l+4, l + l+2, l + l+1. */
+TGT INLINE float fold16(__m512 v)
+{
+	__m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+	__m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+	__m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+	__m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
+	return _mm_cvtss_f32(s1);
+}
+
+TGT INLINE __mmask16 first_lanes(size_t m) /* m < 16 */
+{
+	return (__mmask16)((1u << m) - 1u);
+}
+
+/* ---- float rows --------------------------------------------------------------------------- */
+
+enum fkind { FK_F32, FK_F16, FK_BF16 };
+
+/* 16 weights from p, widened exactly. */
+TGT INLINE __m512 widen16(enum fkind k, const uint8_t *p)
+{
+	if (k == FK_F32)
+		return _mm512_loadu_ps(p);
+	__m256i h = _mm256_loadu_si256((const __m256i *)p);
+	if (k == FK_F16)
+		return _mm512_cvtph_ps(h);
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* The first lanes of m (the others +0), without reading past them. */
+TGT INLINE __m512 widen_part(enum fkind k, const uint8_t *p, __mmask16 m)
+{
+	if (k == FK_F32)
+		return _mm512_maskz_loadu_ps(m, p);
+	__m256i h = _mm256_maskz_loadu_epi16(m, p);
+	if (k == FK_F16)
+		return _mm512_cvtph_ps(h);
+	return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Rows 0..R-1 of w (stride rb) times activations 0..T-1 of x (stride xs bytes, f32):
+ * out[t * ldo + r]. R, T are constants after inlining. */
+TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, const uint8_t *x,
+		      size_t xs, size_t n, float *out, size_t ldo, size_t pf)
+{
+	const size_t es = k == FK_F32 ? 4 : 2;
+	__m512 acc[TILE_R][TILE_T];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + MU_LANES <= n; i += MU_LANES) {
+		__m512 xv[TILE_T];
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			xv[t] = _mm512_loadu_ps(x + (size_t)t * xs + 4 * i);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			if (pf)
+				_mm_prefetch((const char *)(w + (size_t)r * rb + es * i + pf), _MM_HINT_T0);
+			__m512 wv = widen16(k, w + (size_t)r * rb + es * i);
+#pragma GCC unroll 4
+			for (int t = 0; t < T; t++)
+				acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_mul_ps(wv, xv[t]));
+		}
+	}
+	if (i < n) {
+		__mmask16 m = first_lanes(n - i);
+		__m512 xv[TILE_T];
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			xv[t] = _mm512_maskz_loadu_ps(m, x + (size_t)t * xs + 4 * i);
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			__m512 wv = widen_part(k, w + (size_t)r * rb + es * i, m);
+#pragma GCC unroll 4
+			for (int t = 0; t < T; t++)
+				acc[r][t] = _mm512_mask_add_ps(acc[r][t], m, acc[r][t], _mm512_mul_ps(wv, xv[t]));
+		}
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			out[(size_t)t * ldo + (size_t)r] = fold16(acc[r][t]);
+}
+
+TGT INLINE void fmatmul(enum fkind k, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs,
+			size_t n, float *out, size_t ldo, size_t nt, size_t r0, size_t r1)
+{
+	size_t r = r0;
+	for (; r + TILE_R <= r1; r += TILE_R) {
+		size_t t = 0;
+		for (; t + TILE_T <= nt; t += TILE_T)
+			ftile(k, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
+		for (; t < nt; t++)
+			ftile(k, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
+	}
+	for (; r < r1; r++) {
+		size_t t = 0;
+		for (; t + TILE_T <= nt; t += TILE_T)
+			ftile(k, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
+		for (; t < nt; t++)
+			ftile(k, 1, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
+	}
+}
+
+TGT INLINE void fmatvec(enum fkind k, const uint8_t *w, size_t rb, const void *x, size_t n,
+			float *out, size_t r0, size_t r1)
+{
+	size_t r = r0;
+	for (; r + TILE_R <= r1; r += TILE_R)
+		ftile(k, TILE_R, 1, w + r * rb, rb, x, 0, n, out + r, 0, r + 2 * TILE_R <= r1 ? TILE_R * rb : 0);
+	for (; r < r1; r++)
+		ftile(k, 1, 1, w + r * rb, rb, x, 0, n, out + r, 0, 0);
+}
+
+#define FLOAT_KERNELS(suffix, kind)                                                                \
+	TGT static void matvec_##suffix(const uint8_t *w, size_t rb, const void *x, size_t n,         \
+					float *out, size_t r0, size_t r1)                             \
+	{                                                                                          \
+		fmatvec(kind, w, rb, x, n, out, r0, r1);                                           \
+	}                                                                                          \
+	TGT static void matmul_##suffix(const uint8_t *w, size_t rb, const void *x, size_t xs,        \
+					size_t n, float *out, size_t ldo, size_t nt, size_t r0,       \
+					size_t r1)                                                    \
+	{                                                                                          \
+		fmatmul(kind, w, rb, x, xs, n, out, ldo, nt, r0, r1);                              \
+	}
+FLOAT_KERNELS(f32, FK_F32)
+FLOAT_KERNELS(f16, FK_F16)
+FLOAT_KERNELS(bf16, FK_BF16)
+
+/* ---- quantized rows ----------------------------------------------------------------------- */
+
+/* 16 blocks' quants in the quad layout: lo[i] holds quants 0..15 of blocks i, 4+i, 8+i, 12+i
+ * (one block per 128-bit lane), hi[i] quants 16..31 of the same blocks. */
+struct quads {
+	__m512i lo[4], hi[4];
+};
+
+/* Q8_0 quants (signed) of the 16 blocks at p (stride 34, quants at +2). */
+TGT INLINE void quads_q8(const uint8_t *p, struct quads *q)
+{
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++) {
+		const uint8_t *b = p + (size_t)i * Q8_0_BYTES + 2;
+		__m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b)),
+					       _mm256_loadu_si256((const __m256i *)(b + 4 * Q8_0_BYTES)), 1);
+		__m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(
+						       _mm256_loadu_si256((const __m256i *)(b + 8 * Q8_0_BYTES))),
+					       _mm256_loadu_si256((const __m256i *)(b + 12 * Q8_0_BYTES)), 1);
+		q->lo[i] = _mm512_shuffle_i32x4(a, c, _MM_SHUFFLE(2, 0, 2, 0));
+		q->hi[i] = _mm512_shuffle_i32x4(a, c, _MM_SHUFFLE(3, 1, 3, 1));
+	}
+}
+
+/* Q4_0 nibbles (0..15, unsigned) of the 16 blocks at p (stride 18, 16 bytes at +2): quant j
+ * is the low nibble of byte j, quant 16 + j its high nibble. */
+TGT INLINE void quads_q4(const uint8_t *p, struct quads *q)
+{
+	const __m512i low4 = _mm512_set1_epi8(0x0f);
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++) {
+		const uint8_t *b = p + (size_t)i * Q4_0_BYTES + 2;
+		__m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b)),
+						     _mm_loadu_si128((const __m128i *)(b + 4 * Q4_0_BYTES)), 1);
+		__m256i cd = _mm256_inserti128_si256(
+			_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 8 * Q4_0_BYTES))),
+			_mm_loadu_si128((const __m128i *)(b + 12 * Q4_0_BYTES)), 1);
+		__m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(ab), cd, 1);
+		q->lo[i] = _mm512_and_si512(raw, low4);
+		q->hi[i] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), low4);
+	}
+}
+
+/* p[i] lane k (128 bits) holds four partial sums of block 4k + i; returns the 16 full sums,
+ * block b in lane b. */
+TGT INLINE __m512i tree4(const __m512i p[4])
+{
+	__m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[0], p[1]), _mm512_unpackhi_epi32(p[0], p[1]));
+	__m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2], p[3]), _mm512_unpackhi_epi32(p[2], p[3]));
+	return _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
+}
+
+/* Sums over each block of u (unsigned bytes) times s (signed bytes), block b in lane b. */
+TGT INLINE __m512i dot_quads(const struct quads *u, const struct quads *s)
+{
+	__m512i p[4];
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++)
+		p[i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u->lo[i], s->lo[i]),
+					   u->hi[i], s->hi[i]);
+	return tree4(p);
+}
+
+/* The f16 scales of 16 blocks at p (stride bsz) as 16 halves in block order, without a gather:
+ * the 16 bytes at bsz * b - 2 * (b mod 8) hold block b's scale as half number b mod 8 (and stay
+ * within the 16 blocks), so seven word blends per half assemble them. */
+TGT INLINE __m128i scales8(const uint8_t *p, size_t bsz)
+{
+#define LD(b) _mm_loadu_si128((const __m128i *)(p + bsz * (b) - 2 * (b)))
+	__m128i s = _mm_loadu_si128((const __m128i *)p);
+	s = _mm_blend_epi16(s, LD(1), 0x02);
+	s = _mm_blend_epi16(s, LD(2), 0x04);
+	s = _mm_blend_epi16(s, LD(3), 0x08);
+	s = _mm_blend_epi16(s, LD(4), 0x10);
+	s = _mm_blend_epi16(s, LD(5), 0x20);
+	s = _mm_blend_epi16(s, LD(6), 0x40);
+	return _mm_blend_epi16(s, LD(7), 0x80);
+#undef LD
+}
+
+/* The 16 scales widened to f32 (lane b: block b). */
+TGT INLINE __m512 scales16(const uint8_t *p, size_t bsz)
+{
+	__m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(scales8(p, bsz)), scales8(p + 8 * bsz, bsz), 1);
+	return _mm512_cvtph_ps(h);
+}
+
+/* One activation's group, prepared once for all the rows of a tile. */
+struct qact {
+	struct quads q; /* the signed quants */
+	__m512i corr;   /* 128 * sum(x) per block (Q8_0 weights) or 8 * sum(x) (Q4_0) */
+	__m512 d;       /* the activation scales */
+};
+
+/* One weight row's group. */
+struct qrow {
+	struct quads q; /* unsigned: Q8_0 quant + 128, or the Q4_0 nibble */
+	__m512 d;
+};
+
+TGT INLINE void qact_prep(int q4, const uint8_t *p, struct qact *a)
+{
+	quads_q8(p, &a->q);
+	struct quads ones;
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++)
+		ones.lo[i] = ones.hi[i] = _mm512_set1_epi8(1);
+	__m512i xsum = dot_quads(&ones, &a->q);
+	a->corr = _mm512_slli_epi32(xsum, q4 ? 3 : 7);
+	a->d = scales16(p, Q8_0_BYTES);
+}
+
+TGT INLINE void qrow_prep(int q4, const uint8_t *p, struct qrow *w)
+{
+	if (q4) {
+		quads_q4(p, &w->q);
+		w->d = scales16(p, Q4_0_BYTES);
+		return;
+	}
+	const __m512i bias = _mm512_set1_epi8((char)0x80);
+	quads_q8(p, &w->q);
+#pragma GCC unroll 4
+	for (int i = 0; i < 4; i++) {
+		w->q.lo[i] = _mm512_xor_si512(w->q.lo[i], bias);
+		w->q.hi[i] = _mm512_xor_si512(w->q.hi[i], bias);
+	}
+	w->d = scales16(p, Q8_0_BYTES);
+}
+
+/* term_b = (float)isum_b * (dw_b * dx_b) for the 16 blocks. */
+TGT INLINE __m512 qterms(const struct qrow *w, const struct qact *a)
+{
+	__m512i isum = _mm512_sub_epi32(dot_quads(&w->q, &a->q), a->corr);
+	return _mm512_mul_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(w->d, a->d));
+}
+
+/* One group of rows wp[0..R) times activations xp[0..T), lanes m only. */
+TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uint8_t *const *xp,
+		       __m512 acc[TILE_R][TILE_T], __mmask16 m)
+{
+	struct qact a[TILE_T];
+#pragma GCC unroll 4
+	for (int t = 0; t < T; t++)
+		qact_prep(q4, xp[t], &a[t]);
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		struct qrow w;
+		qrow_prep(q4, wp[r], &w);
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			acc[r][t] = _mm512_mask_add_ps(acc[r][t], m, acc[r][t], qterms(&w, &a[t]));
+	}
+}
+
+/* Decode streams the weights once: each pass asks for the same group of the rows one pass
+ * ahead (pf bytes further), which the caller only does while those rows are in its range. */
+TGT INLINE void prefetch_group(int R, const uint8_t *const *wp, size_t pf, size_t bsz)
+{
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++) {
+		const uint8_t *p = wp[r] + pf;
+		for (size_t off = 0; off < GROUP * bsz; off += 64)
+			_mm_prefetch((const char *)(p + off), _MM_HINT_T0);
+		_mm_prefetch((const char *)(p + GROUP * bsz - 1), _MM_HINT_T0);
+	}
+}
+
+/* Rows 0..R-1 of w times activations 0..T-1 of x (stride xs), nb blocks each; pf as above. */
+TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs,
+		      size_t nb, float *out, size_t ldo, size_t pf)
+{
+	const size_t bsz = q4 ? Q4_0_BYTES : Q8_0_BYTES;
+	__m512 acc[TILE_R][TILE_T];
+	const uint8_t *wp[TILE_R], *xp[TILE_T];
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			acc[r][t] = _mm512_setzero_ps();
+	size_t g = 0;
+	for (; g + GROUP <= nb; g += GROUP) {
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++)
+			wp[r] = w + (size_t)r * rb + g * bsz;
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			xp[t] = x + (size_t)t * xs + g * Q8_0_BYTES;
+		if (pf)
+			prefetch_group(R, wp, pf, bsz);
+		qgroup(q4, R, T, wp, xp, acc, 0xffff);
+	}
+	if (g < nb) {
+		/* the last blocks, zero-padded to a group; only their lanes are added */
+		size_t m = nb - g;
+		uint8_t wbuf[TILE_R][GROUP * Q8_0_BYTES], xbuf[TILE_T][GROUP * Q8_0_BYTES];
+#pragma GCC unroll 4
+		for (int r = 0; r < R; r++) {
+			memcpy(wbuf[r], w + (size_t)r * rb + g * bsz, m * bsz);
+			memset(wbuf[r] + m * bsz, 0, (GROUP - m) * bsz);
+			wp[r] = wbuf[r];
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++) {
+			memcpy(xbuf[t], x + (size_t)t * xs + g * Q8_0_BYTES, m * Q8_0_BYTES);
+			memset(xbuf[t] + m * Q8_0_BYTES, 0, (GROUP - m) * Q8_0_BYTES);
+			xp[t] = xbuf[t];
+		}
+		qgroup(q4, R, T, wp, xp, acc, first_lanes(m));
+	}
+#pragma GCC unroll 4
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			out[(size_t)t * ldo + (size_t)r] = fold16(acc[r][t]);
+}
+
+TGT INLINE void qmatmul(int q4, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs, size_t n,
+			float *out, size_t ldo, size_t nt, size_t r0, size_t r1)
+{
+	assert(n % MU_QK8_0 == 0);
+	const size_t nb = n / MU_QK8_0;
+	size_t r = r0;
+	for (; r + TILE_R <= r1; r += TILE_R) {
+		size_t t = 0;
+		for (; t + TILE_T <= nt; t += TILE_T)
+			qtile(q4, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
+		for (; t < nt; t++)
+			qtile(q4, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
+	}
+	for (; r < r1; r++) {
+		size_t t = 0;
+		for (; t + TILE_T <= nt; t += TILE_T)
+			qtile(q4, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
+		for (; t < nt; t++)
+			qtile(q4, 1, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
+	}
+}
+
+TGT INLINE void qmatvec(int q4, const uint8_t *w, size_t rb, const void *x, size_t n, float *out,
+			size_t r0, size_t r1)
+{
+	assert(n % MU_QK8_0 == 0);
+	const size_t nb = n / MU_QK8_0;
+	size_t r = r0;
+	for (; r + TILE_R <= r1; r += TILE_R)
+		qtile(q4, TILE_R, 1, w + r * rb, rb, x, 0, nb, out + r, 0,
+		      r + 2 * TILE_R <= r1 ? TILE_R * rb : 0);
+	for (; r < r1; r++)
+		qtile(q4, 1, 1, w + r * rb, rb, x, 0, nb, out + r, 0, 0);
+}
+
+#define QUANT_KERNELS(suffix, q4)                                                                  \
+	TGT static void matvec_##suffix(const uint8_t *w, size_t rb, const void *x, size_t n,         \
+					float *out, size_t r0, size_t r1)                             \
+	{                                                                                          \
+		qmatvec(q4, w, rb, x, n, out, r0, r1);                                             \
+	}                                                                                          \
+	TGT static void matmul_##suffix(const uint8_t *w, size_t rb, const void *x, size_t xs,        \
+					size_t n, float *out, size_t ldo, size_t nt, size_t r0,       \
+					size_t r1)                                                    \
+	{                                                                                          \
+		qmatmul(q4, w, rb, x, xs, n, out, ldo, nt, r0, r1);                                \
+	}
+QUANT_KERNELS(q8_0, 0)
+QUANT_KERNELS(q4_0, 1)
+
+/* ---- Q8_0 activations ----------------------------------------------------------------------
+ * The reference's rule lane by lane: amax by vmaxps with the running maximum as the second
+ * operand, which vmaxps returns when the other is NaN (so NaN is ignored, as the reference's
+ * `a > amax` ignores it); d and id as scalars, exactly the reference's expressions; the
+ * rounding by the same 1.5 * 2^23 addition and integer subtraction, then the same clamp, so
+ * NaN and infinite inputs give the reference's bytes (vcvtps2dq would give INT_MIN). */
+TGT static void quantize_q8_0(const float *x, uint8_t *dst, size_t n)
+{
+	assert(n % MU_QK8_0 == 0);
+	const __m512 magic = _mm512_set1_ps(0x1.8p+23f);
+	const __m512i magic_bits = _mm512_set1_epi32(0x4b400000);
+	const __m512i hi = _mm512_set1_epi32(127), lo = _mm512_set1_epi32(-127);
+	for (size_t b = 0; b < n / MU_QK8_0; b++, x += MU_QK8_0, dst += Q8_0_BYTES) {
+		__m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+		__m512 m = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_setzero_ps());
+		m = _mm512_max_ps(_mm512_abs_ps(v1), m);
+		float amax = _mm512_reduce_max_ps(m); /* no NaN left: any order */
+		float d = amax / 127.0f;
+		float id = d != 0.0f ? 1.0f / d : 0.0f;
+		le16_store(dst, mu_f32_to_f16(d));
+		__m512 vid = _mm512_set1_ps(id);
+		__m512i q0 = _mm512_sub_epi32(_mm512_castps_si512(_mm512_add_ps(_mm512_mul_ps(v0, vid), magic)),
+					      magic_bits);
+		__m512i q1 = _mm512_sub_epi32(_mm512_castps_si512(_mm512_add_ps(_mm512_mul_ps(v1, vid), magic)),
+					      magic_bits);
+		q0 = _mm512_max_epi32(_mm512_min_epi32(q0, hi), lo);
+		q1 = _mm512_max_epi32(_mm512_min_epi32(q1, hi), lo);
+		_mm_storeu_si128((__m128i *)(dst + 2), _mm512_cvtepi32_epi8(q0));
+		_mm_storeu_si128((__m128i *)(dst + 18), _mm512_cvtepi32_epi8(q1));
+	}
+}
+
+TGT static void act_prepare_avx512(enum mu_act_kind k, const float *x, void *out, size_t n)
+{
+	switch (k) {
+	case MU_ACT_F32:
+		memcpy(out, x, n * sizeof(float));
+		return;
+	case MU_ACT_Q8_0:
+		quantize_q8_0(x, out, n);
+		return;
+	case MU_ACT_Q8_K:
+		mu_quantize_q8_k_avx512(x, out, n);
+		return;
+	}
+	assert(0 && "unknown activation kind");
+}
+
+/* ---- dot and axpy ------------------------------------------------------------------------- */
+
+TGT static float dot_f32_avx512(const float *a, const float *b, size_t n)
+{
+	__m512 acc = _mm512_setzero_ps();
+	size_t i = 0;
+	for (; i + MU_LANES <= n; i += MU_LANES)
+		acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+	if (i < n) {
+		__mmask16 m = first_lanes(n - i);
+		acc = _mm512_mask_add_ps(acc, m, acc,
+					 _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
+	}
+	return fold16(acc);
+}
+
+/* y[i] = y[i] + a * v[i]: each element on its own, so lanes need no order. */
+TGT static void axpy_avx512(float *y, float a, const void *v, enum mu_dtype vt, size_t n)
+{
+	const __m512 va = _mm512_set1_ps(a);
+	const enum fkind k = vt == MU_DTYPE_F16 ? FK_F16 : FK_F32;
+	const size_t es = k == FK_F16 ? 2 : 4;
+	const uint8_t *p = v;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(y + i), _mm512_mul_ps(va, widen16(k, p + es * i))));
+	if (i < n) {
+		__mmask16 m = first_lanes(n - i);
+		__m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), _mm512_mul_ps(va, widen_part(k, p + es * i, m)));
+		_mm512_mask_storeu_ps(y + i, m, s);
+	}
+}
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+/* Widening and dequantization (embedding rows) are the reference's: one row per token. */
+#define REF_DEQUANT(suffix, type)                                                                  \
+	static void dequant_##suffix(const void *src, float *dst, size_t n)                        \
+	{                                                                                          \
+		mu_kernels_ref(type)->dequant_row(src, dst, n);                                    \
+	}
+REF_DEQUANT(f32, MU_DTYPE_F32)
+REF_DEQUANT(f16, MU_DTYPE_F16)
+REF_DEQUANT(bf16, MU_DTYPE_BF16)
+REF_DEQUANT(q8_0, MU_DTYPE_Q8_0)
+REF_DEQUANT(q4_0, MU_DTYPE_Q4_0)
+
+static const struct mu_type_kernels kernels_f32 = {
+	MU_ACT_F32, matvec_f32, matmul_f32, dequant_f32, NULL,
+};
+static const struct mu_type_kernels kernels_f16 = {
+	MU_ACT_F32, matvec_f16, matmul_f16, dequant_f16, NULL,
+};
+static const struct mu_type_kernels kernels_bf16 = {
+	MU_ACT_F32, matvec_bf16, matmul_bf16, dequant_bf16, NULL,
+};
+static const struct mu_type_kernels kernels_q8_0 = {
+	MU_ACT_Q8_0, matvec_q8_0, matmul_q8_0, dequant_q8_0, NULL,
+};
+static const struct mu_type_kernels kernels_q4_0 = {
+	MU_ACT_Q8_0, matvec_q4_0, matmul_q4_0, dequant_q4_0, NULL,
+};
+
+static const struct mu_type_kernels *types_avx512(enum mu_dtype t)
+{
+	switch (t) {
+	case MU_DTYPE_F32: return &kernels_f32;
+	case MU_DTYPE_F16: return &kernels_f16;
+	case MU_DTYPE_BF16: return &kernels_bf16;
+	case MU_DTYPE_Q8_0: return &kernels_q8_0;
+	case MU_DTYPE_Q4_0: return &kernels_q4_0;
+	default: return mu_kq_avx512(t);
+	}
+}
+
 const struct mu_kernel_path mu_path_avx512 = {
-	"avx512", mu_kernels_ref, mu_act_prepare, mu_dot_f32, NULL,
+	"avx512", types_avx512, act_prepare_avx512, dot_f32_avx512, axpy_avx512,
 };
