@@ -303,23 +303,24 @@ int main(int argc, char **argv)
 			pages = v;
 	}
 
-	char tbuf[256];
-	if (strlen(threads_arg) >= sizeof tbuf) {
-		fprintf(stderr, "membw: -t: list too long\n");
-		return 2;
-	}
-	strcpy(tbuf, threads_arg);
-	for (char *save = NULL, *tok = strtok_r(tbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (n_list == MAX_THREADS || parse_uint(tok, 1, MAX_THREADS, &list[n_list])) {
-			fprintf(stderr, "membw: -t: '%s' is not a list of thread counts in 1..%d\n", threads_arg,
-				MAX_THREADS);
+	/* -t: thread counts separated by single commas */
+	for (const char *p = threads_arg;; p++) {
+		char num[16];
+		size_t len = strcspn(p, ",");
+		if (len == 0 || len >= sizeof num || n_list == MAX_THREADS) {
+			fprintf(stderr, "membw: -t: '%s' is not a list of thread counts in 1..%d\n", threads_arg, MAX_THREADS);
+			return 2;
+		}
+		memcpy(num, p, len);
+		num[len] = '\0';
+		if (parse_uint(num, 1, MAX_THREADS, &list[n_list])) {
+			fprintf(stderr, "membw: -t: '%s' is not a list of thread counts in 1..%d\n", threads_arg, MAX_THREADS);
 			return 2;
 		}
 		n_list++;
-	}
-	if (n_list == 0) {
-		fprintf(stderr, "membw: -t: no thread counts given\n");
-		return 2;
+		p += len;
+		if (*p == '\0')
+			break;
 	}
 	if (strcmp(pages, "2m") && strcmp(pages, "4k")) {
 		fprintf(stderr, "membw: --pages must be 2m or 4k, not '%s'\n", pages);

@@ -600,8 +600,8 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	if ((rc = gguf_w_begin(w, fd, err)))
 		goto out;
 	/* Progress in tenths of the tensor data, on one line of stderr. */
-	fprintf(stderr, "mu gen-model: writing %s, %u layers, %.1f MiB of tensors:", title, sh->n_layer,
-		(double)total / (1024.0 * 1024.0));
+	fprintf(stderr, "mu gen-model: writing %s %s %s (seed %" PRIu64 "), %u layers, %.1f MiB of tensors:", arch,
+		sh->name, recipe->name, seed, sh->n_layer, (double)total / (1024.0 * 1024.0));
 	uint64_t done = 0;
 	unsigned shown = 0;
 	for (size_t i = 0; i < n_t; i++) {
@@ -677,13 +677,6 @@ int cmd_gen_model(int argc, char **argv)
 				"not '%s'\n", type_s);
 		return 2;
 	}
-	const struct mu_type_kernels *qk = mu_kernels_ref(recipe->base);
-	if (!qk || !qk->quantize_row) {
-		fprintf(stderr, "mu gen-model: --type %s: this build has no %s quantizer\n", recipe->name,
-			mu_dtype_get(recipe->base)->name);
-		return 2;
-	}
-
 	/* Write to a temporary name, then rename: a failed run never leaves a partial model. */
 	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid()) >= sizeof tmp) {
