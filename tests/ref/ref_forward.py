@@ -349,9 +349,8 @@ class ActQuant:
     def __call__(self, x, name, kind="q8_0"):
         """Q8_0 round trip of a vector, in float32: amax = max|x|; d = amax/127;
         id = 1/d (0 if d == 0); q = rint(x*id) (half to even); value = f16(d) * q.
-        kind "q8_k" (for K-quant weights), per 256 values: m = the value of largest magnitude
-        (the first on ties); is = -127/m; q = min(127, rint(x*is)); d = 1/is (float32, kept
-        as is); value = d * q; a block of zeros stays zero.
+        kind "q8_k" (for K-quant weights): the same per 256 values, except that d is kept in
+        float32 (not rounded to f16): value = d * q.
         A vector that feeds several matmuls (q/k/v, gate/up) is quantized once per kind, so a
         flipped rounding reaches all of them, as it would in an engine."""
         hit = self.last.get(kind)
@@ -388,12 +387,12 @@ class ActQuant:
         call = self.calls
         self.calls += 1
         x = np.asarray(x, dtype=np.float32).reshape(-1, 256)
-        m = x[np.arange(x.shape[0]), np.argmax(np.abs(x), axis=1)]
+        amax = np.max(np.abs(x), axis=1)
+        d = (amax / np.float32(127.0)).astype(np.float32)
         with np.errstate(divide="ignore"):
-            iscale = np.where(m != 0, np.float32(-127.0) / m, np.float32(0.0)).astype(np.float32)
-            d = np.where(m != 0, np.float32(1.0) / iscale, np.float32(0.0)).astype(np.float32)
-        v = (x * iscale[:, None]).astype(np.float32)
-        q = np.minimum(np.rint(v), np.float32(127.0)).astype(np.float32)
+            inv = np.where(d != 0, np.float32(1.0) / d, np.float32(0.0)).astype(np.float32)
+        v = (x * inv[:, None]).astype(np.float32)
+        q = np.rint(v).astype(np.float32)
         self._record(call, v.reshape(-1), "pos %d, input of %s" % (self.pos, name))
         self._flip(call, q, v)
         return (d.astype(np.float64)[:, None] * q.astype(np.float64)).reshape(-1)
