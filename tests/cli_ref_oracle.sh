@@ -6,13 +6,14 @@
 #   1. the oracle itself against the stories260K fixtures: the BOS logits file and the three
 #      greedy golden transcripts (so the oracle is known good before it judges the engine);
 #   2. `mu logits` on stories260K against the BOS logits file;
-#   3. for every arch (llama, qwen2, qwen3) and weight type (f32, f16, bf16, q8_0, q4_0): a
-#      random tiny model from `mu gen-model`, an 8-token prompt, the last position's logits
-#      from the engine and from the oracle.
-# Bound: |engine - oracle| <= 1e-4 * max(1, max|oracle|) for every weight type. For q8_0/q4_0
-# the engine may instead match one of the oracle's tie alternatives: the same pass with one
-# activation value that lay within 1e-5 (relative) of a Q8_0 rounding tie rounded the other
-# way (see tests/ref/README.md).
+#   3. for every arch (llama, qwen2, qwen3) and weight type (f32, f16, bf16, q8_0, q4_0, q4_k,
+#      q5_k, q6_k, q4_k_m, q5_k_m): a random tiny model from `mu gen-model`, an 8-token prompt,
+#      the last position's logits from the engine and from the oracle. On the tiny shapes
+#      (width 64) the K types fall back to q8_0/f16; tiny-k (width 256) stores them as such.
+# Bound: |engine - oracle| <= 1e-4 * max(1, max|oracle|) for every weight type. For the
+# quantized types the engine may instead match one of the oracle's tie alternatives: the same
+# pass with one activation value that lay within 1e-5 (relative) of a Q8_0 or Q8_K rounding
+# tie rounded the other way (see tests/ref/README.md).
 set -u
 MU=${MU:-build/mu}
 SHARED=${SHARED:-../shared}
@@ -85,9 +86,9 @@ fi
 
 seed=100
 threads=1
-for combo in llama:tiny qwen2:tiny qwen3:tiny llama:tiny-llama3; do
+for combo in llama:tiny qwen2:tiny qwen3:tiny llama:tiny-llama3 llama:tiny-k; do
 	arch=${combo%%:*} shape=${combo#*:}
-	for type in f32 f16 bf16 q8_0 q4_0; do
+	for type in f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m q5_k_m; do
 		seed=$((seed + 1))
 		threads=$((threads % 4 + 1))
 		name="$arch/$shape/$type (seed $seed, -t $threads)"
