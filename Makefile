@@ -59,7 +59,7 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOL_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
 .PHONY: static-enclave image all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
-all: $(BUILD)/mu $(BUILD)/mu-enclave tests
+all: $(BUILD)/mu $(BUILD)/mu-enclave tests $(BUILD)/bench/membw
 tests: $(TEST_BIN) $(TOOL_BIN) $(BUILD)/tests/mu-enclave-test
 
 $(BUILD)/obj/%.o: %.c
@@ -154,9 +154,15 @@ check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
 
+# The memory bandwidth probe (bench/membw.c): a standalone program with the project's flags,
+# built with everything so tests/cli_bench.sh can run it.
+$(BUILD)/bench/membw: bench/membw.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
+
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/mu
-	./bench/run.sh
+	@$(MAKE) --no-print-directory $(BUILD)/mu $(BUILD)/bench/membw
+	BUILD=$(BUILD) ./bench/run.sh
 
 # libFuzzer harnesses (clang). fuzz-replay runs each harness once over its corpus.
 FUZZ_SECONDS ?= 60

@@ -8,20 +8,21 @@
 #      the transcripts also hold with the oracle's F16 KV cache;
 #   2. `mu logits` on stories260K against the BOS logits file (F32 KV: the fixtures keep keys
 #      and values unrounded), and with F16 KV against the oracle's F16 cache;
-#   3. for every arch (llama, qwen2, qwen3) and weight type (f32, f16, bf16, q8_0, q4_0): a
-#      random tiny model from `mu gen-model`, an 8-token prompt, the last position's logits
-#      from the engine and from the oracle, once with each KV cache type (`mu logits
-#      --kv-type T` against `ref_forward.py --kv T`).
-# Bound: |engine - oracle| <= 1e-4 * max(1, max|oracle|) for every weight type. For q8_0/q4_0
-# the engine may instead match one of the oracle's tie alternatives: the same pass with one
-# activation value that lay within 1e-5 (relative) of a Q8_0 rounding tie rounded the other
-# way (see tests/ref/README.md). With F16 KV the same holds for every type, and the
-# alternatives include cached keys and values that lay near a float16 rounding tie: the
-# engine's float32 k and v differ from the oracle's by an ulp or so, and one such value
-# rounded to the other float16 neighbour can move a tiny model's logits past the bound. The
-# F16 prompts are short (8 tokens): over 40 tokens of stories260K about one cached value in a
-# thousand lands on the other float16 neighbour (12 of 12800; the oracle fed the engine's own
-# cache then agrees within 3.3e-6), more than one alternative at a time can absorb.
+#   3. for every arch (llama, qwen2, qwen3) and weight type (f32, f16, bf16, q8_0, q4_0, q4_k,
+#      q5_k, q6_k, q4_k_m, q5_k_m): a random tiny model from `mu gen-model`, an 8-token prompt,
+#      the last position's logits from the engine and from the oracle, once with each KV cache
+#      type (`mu logits --kv-type T` against `ref_forward.py --kv T`). On the tiny shapes
+#      (width 64) the K types fall back to q8_0/f16; tiny-k (width 256) stores them as such.
+# Bound: |engine - oracle| <= 1e-4 * max(1, max|oracle|) for every weight type. For the
+# quantized types the engine may instead match one of the oracle's tie alternatives: the same
+# pass with one activation value that lay within 1e-5 (relative) of a Q8_0 or Q8_K rounding
+# tie rounded the other way (see tests/ref/README.md). With F16 KV the same holds for every
+# type, and the alternatives include cached keys and values that lay near a float16 rounding
+# tie: the engine's float32 k and v differ from the oracle's by an ulp or so, and one such
+# value rounded to the other float16 neighbour can move a tiny model's logits past the bound.
+# The F16 prompts are short (8 tokens): over 40 tokens of stories260K about one cached value
+# in a thousand lands on the other float16 neighbour (12 of 12800; the oracle fed the engine's
+# own cache then agrees within 3.3e-6), more than one alternative at a time can absorb.
 set -u
 MU=${MU:-build/mu}
 SHARED=${SHARED:-../shared}
@@ -114,9 +115,9 @@ done
 
 seed=100
 threads=1
-for combo in llama:tiny qwen2:tiny qwen3:tiny llama:tiny-llama3; do
+for combo in llama:tiny qwen2:tiny qwen3:tiny llama:tiny-llama3 llama:tiny-k; do
 	arch=${combo%%:*} shape=${combo#*:}
-	for type in f32 f16 bf16 q8_0 q4_0; do
+	for type in f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m q5_k_m; do
 		seed=$((seed + 1))
 		threads=$((threads % 4 + 1))
 		name="$arch/$shape/$type (seed $seed, -t $threads)"

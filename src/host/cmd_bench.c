@@ -1,7 +1,11 @@
 /* cmd_bench.c — `mu bench`: prompt-processing (pp) and generation (tg) speed, the two
  * figures llama-bench reports, measured the same way: pp = N prompt tokens from an empty
  * context in one call; tg = N tokens one at a time from an empty context. Token ids are fixed
- * pseudo-random values, so runs are comparable. */
+ * pseudo-random values, so runs are comparable.
+ *
+ * Beside the speeds it reports what comparisons need: the kernel path, the weight bytes one
+ * generated token reads (so tg speed can be set against the memory bandwidth), the run-state
+ * bytes (KV cache and scratch) and the peak resident set. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +22,74 @@ static void usage(FILE *f)
 		   "  -t THREADS  worker threads (default 1)\n"
 		   "  -r REPS     repetitions; the mean and standard deviation are reported (default 3)\n"
 		   "  --json      one JSON object on stdout instead of the table\n"
-		   "Progress goes to stderr. Compare with llama-bench using bench/compare.sh.\n");
+		   "Progress goes to stderr. Compare with llama-bench using bench/compare.sh.\n\n"
+		   "Besides tokens/s (mean ± standard deviation) it reports the kernel path (MU_KERNELS\n"
+		   "chooses it), the weight bytes read per generated token (every layer's matrices, norms\n"
+		   "and biases, the output norm and matrix, and one row of the embedding table, which is\n"
+		   "read whole instead when it is also the output matrix), the run-state bytes (KV cache\n"
+		   "and scratch for max(-p, -n) positions) and the peak resident set (VmHWM; mapped\n"
+		   "weights count once touched).\n");
 }
 
 struct stat {
 	double mean, sd;
 };
+
+/* Bytes of a matrix, as the forward pass streams it. */
+static uint64_t weight_size(const struct mu_weight *w) { return (uint64_t)w->row_bytes * w->n_out; }
+
+/* Weight bytes one generated token reads: see the usage text. */
+static uint64_t bytes_per_token(const struct mu_model *m)
+{
+	const struct mu_hparams *hp = &m->hp;
+	uint64_t q_dim = (uint64_t)hp->n_head * hp->head_dim, kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
+	uint64_t b = 0;
+	for (uint32_t l = 0; l < hp->n_layer; l++) {
+		const struct mu_layer *L = &m->layers[l];
+		b += weight_size(&L->wq) + weight_size(&L->wk) + weight_size(&L->wv) + weight_size(&L->wo) +
+		     weight_size(&L->w_gate) + weight_size(&L->w_up) + weight_size(&L->w_down);
+		b += 2 * (uint64_t)hp->n_embd * sizeof(float); /* attn_norm, ffn_norm */
+		if (L->q_norm)
+			b += hp->head_dim * sizeof(float);
+		if (L->k_norm)
+			b += hp->head_dim * sizeof(float);
+		if (L->bq)
+			b += q_dim * sizeof(float);
+		if (L->bk)
+			b += kv_dim * sizeof(float);
+		if (L->bv)
+			b += kv_dim * sizeof(float);
+	}
+	b += (uint64_t)hp->n_embd * sizeof(float) + weight_size(&m->output);
+	if (!m->tied_output)
+		b += m->tok_embd.row_bytes;
+	return b;
+}
+
+/* The peak resident set (VmHWM in /proc/self/status) in bytes; 0 when it cannot be read. */
+static uint64_t peak_rss(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	uint64_t kib = 0;
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmHWM: %" SCNu64 " kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib * 1024;
+}
+
+/* "1.23 GiB", "45.6 MiB" */
+static const char *human(uint64_t b, char buf[static 16])
+{
+	if (b >= (1ull << 30))
+		snprintf(buf, 16, "%.2f GiB", (double)b / (1024.0 * 1024.0 * 1024.0));
+	else
+		snprintf(buf, 16, "%.1f MiB", (double)b / (1024.0 * 1024.0));
+	return buf;
+}
 
 static struct stat stats(const double *v, uint32_t n)
 {
@@ -126,22 +192,35 @@ int cmd_bench(int argc, char **argv)
 	}
 	struct stat sp = stats(pp_v, reps), st = stats(tg_v, reps);
 	double gib = (double)s.model->weight_bytes / (1024.0 * 1024.0 * 1024.0);
+	const char *kpath = mu_kernels()->name;
+	uint64_t per_tok = bytes_per_token(s.model), rss = peak_rss(), ctx_bytes = s.ctx_mem_len;
 	if (json) {
 		printf("{\"model\":\"%s\",\"arch\":\"%s\",\"weight_bytes\":%" PRIu64 ",\"threads\":%u,\"reps\":%u", model,
 		       mu_arch_name(hp->arch), s.model->weight_bytes, threads, reps);
+		printf(",\"kernels\":\"%s\",\"weight_bytes_per_token\":%" PRIu64 ",\"ctx_bytes\":%" PRIu64
+		       ",\"peak_rss_bytes\":%" PRIu64,
+		       kpath, per_tok, ctx_bytes, rss);
 		if (pp)
 			printf(",\"pp\":{\"n\":%u,\"tokens_per_s\":%.3f,\"stddev\":%.3f}", pp, sp.mean, sp.sd);
 		if (tg)
 			printf(",\"tg\":{\"n\":%u,\"tokens_per_s\":%.3f,\"stddev\":%.3f}", tg, st.mean, st.sd);
 		printf("}\n");
 	} else {
-		printf("| %-28s | %9s | %7s | %6s | %16s |\n", "model", "size", "threads", "test", "t/s");
-		printf("| %-28s | %9s | %7s | %6s | %16s |\n", "----", "----", "----", "----", "----");
+		char b1[16], b2[16], b3[16];
+		printf("| %-28s | %9s | %7s | %6s | %16s | %7s | %10s | %10s | %10s |\n", "model", "size", "threads", "test",
+		       "t/s", "kernels", "read/token", "run state", "peak RSS");
+		printf("| %-28s | %9s | %7s | %6s | %16s | %7s | %10s | %10s | %10s |\n", "----", "----", "----", "----",
+		       "----", "----", "----", "----", "----");
 		const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+		human(per_tok, b1);
+		human(ctx_bytes, b2);
+		human(rss, b3);
 		if (pp)
-			printf("| %-28.28s | %5.2f GiB | %7u | pp%-4u | %8.2f ± %5.2f |\n", base, gib, threads, pp, sp.mean, sp.sd);
+			printf("| %-28.28s | %5.2f GiB | %7u | pp%-4u | %8.2f ± %5.2f | %7s | %10s | %10s | %10s |\n", base, gib,
+			       threads, pp, sp.mean, sp.sd, kpath, b1, b2, b3);
 		if (tg)
-			printf("| %-28.28s | %5.2f GiB | %7u | tg%-4u | %8.2f ± %5.2f |\n", base, gib, threads, tg, st.mean, st.sd);
+			printf("| %-28.28s | %5.2f GiB | %7u | tg%-4u | %8.2f ± %5.2f | %7s | %10s | %10s | %10s |\n", base, gib,
+			       threads, tg, st.mean, st.sd, kpath, b1, b2, b3);
 	}
 	code = 0;
 	goto out;

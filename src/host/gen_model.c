@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/endian.h"
@@ -36,6 +37,8 @@ static const struct shape shapes[] = {
 	/* tiny with what Llama 3 adds: rope_freqs.weight (its 4 factors hit all three branches
 	 * of the scaling rule at base 500000) and a separate output matrix */
 	{"tiny-llama3", 64, 2, 8, 4, 172, 512, 512, 0, 500000.0f, 0, 1},
+	/* every width a multiple of 256, so K types are stored as such; a separate output matrix */
+	{"tiny-k", 256, 2, 4, 2, 512, 512, 512, 0, 10000.0f, 0, 0},
 	{"stories15m", 288, 6, 6, 6, 768, 32000, 256, 0, 10000.0f, 1, 0},
 	{"llama3.2-1b", 2048, 16, 32, 8, 8192, 128256, 131072, 0, 500000.0f, 1, 1},
 	{"tinyllama", 2048, 22, 32, 4, 5632, 32000, 2048, 0, 10000.0f, 0, 0},
@@ -217,60 +220,110 @@ static void llama3_rope_factors(float *out, uint32_t rope_dim, float base)
 	}
 }
 
-struct gen {
-	struct gguf_writer *w;
-	enum mu_dtype type;
-	uint64_t rng;
+/* What --type asks for: one weight type for every matrix, or llama.cpp's "_M" mix of K types. */
+struct recipe {
+	const char *name;
+	enum mu_dtype base;
+	int mix;            /* 1: the Q4_K_M / Q5_K_M mix (tensor_type) */
+	uint32_t file_type; /* general.file_type, llama.cpp's llama_ftype value */
 };
 
-static enum mu_dtype pick_type(enum mu_dtype want, uint64_t n_in, int is_matrix)
+/* q4_k and q5_k store every matrix in one K type; llama.cpp has no ftype for exactly that and
+ * its nearest are Q4_K_S (14) and Q5_K_S (16), which is what these files declare. */
+static const struct recipe recipes[] = {
+	{"f32", MU_DTYPE_F32, 0, 0},      {"f16", MU_DTYPE_F16, 0, 1},      {"bf16", MU_DTYPE_BF16, 0, 32},
+	{"q8_0", MU_DTYPE_Q8_0, 0, 7},    {"q4_0", MU_DTYPE_Q4_0, 0, 2},    {"q4_k", MU_DTYPE_Q4_K, 0, 14},
+	{"q5_k", MU_DTYPE_Q5_K, 0, 16},   {"q6_k", MU_DTYPE_Q6_K, 0, 18},   {"q4_k_m", MU_DTYPE_Q4_K, 1, 15},
+	{"q5_k_m", MU_DTYPE_Q5_K, 1, 17},
+};
+
+/* What a tensor is, for the choice of its type. */
+enum role { ROLE_VEC, ROLE_EMBD, ROLE_OUTPUT, ROLE_ATTN_V, ROLE_FFN_DOWN, ROLE_MATRIX };
+
+/* llama.cpp's use_more_bits(i_layer, n_layer): the first and last eighth of the layers and
+ * every third layer between them. */
+static int use_more_bits(uint32_t i, uint32_t n)
 {
-	if (!is_matrix)
-		return MU_DTYPE_F32;
-	const struct mu_dtype_info *info = mu_dtype_get(want);
-	if (n_in % info->block != 0)
-		return MU_DTYPE_F16; /* rows that are not whole blocks cannot be quantized */
-	return want;
+	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
 }
 
-/* Declares a tensor; the data is produced in the same order by emit_tensor. */
-static enum mu_err declare(struct gen *g, const char *name, enum mu_dtype want, uint32_t n_dims, uint64_t n_in,
-			   uint64_t n_out, struct mu_error *err)
+/* The type a matrix is stored in. Plain recipes use their type everywhere. The _M mixes follow
+ * llama.cpp's llama_tensor_get_type for LLAMA_FTYPE_MOSTLY_Q4_K_M / Q5_K_M (base Q4_K / Q5_K):
+ *   output.weight, or token_embd.weight when the output is tied to it     Q6_K
+ *   blk.i.attn_v.weight and blk.i.ffn_down.weight, use_more_bits(i, n)    Q6_K
+ *   every other matrix (token_embd.weight of an untied model included)    base
+ * llama.cpp's other rules for these two ftypes do not apply to the shapes here: attn_v of
+ * 70B models (Q4_K -> Q5_K), 8-expert models, Falcon, fused attn_qkv tensors. Its rules for
+ * GQA (n_gqa() >= 4) only concern Q2_K, Q3_K and the IQ types. Then fallback_type. */
+static enum mu_dtype tensor_type(const struct recipe *rc, enum role role, uint32_t layer, uint32_t n_layer, int tied)
 {
-	uint64_t ne[2] = {n_in, n_out};
-	return gguf_w_tensor(g->w, name, pick_type(want, n_in, n_dims == 2), n_dims, ne, err);
+	if (role == ROLE_VEC)
+		return MU_DTYPE_F32;
+	if (!rc->mix)
+		return rc->base;
+	if (role == ROLE_OUTPUT || (role == ROLE_EMBD && tied))
+		return MU_DTYPE_Q6_K;
+	if ((role == ROLE_ATTN_V || role == ROLE_FFN_DOWN) && use_more_bits(layer, n_layer))
+		return MU_DTYPE_Q6_K;
+	return rc->base;
+}
+
+/* Rows that are not whole blocks cannot be quantized. A K type (256-blocks) falls back to Q8_0
+ * when the row is a whole number of 32-blocks (llama.cpp falls back to Q5_0/Q5_1/Q8_0 for
+ * Q4_K/Q5_K/Q6_K; this engine has no Q5_0/Q5_1), everything else to F16. */
+static enum mu_dtype fallback_type(enum mu_dtype want, uint64_t n_in)
+{
+	const struct mu_dtype_info *info = mu_dtype_get(want);
+	if (n_in % info->block == 0)
+		return want;
+	if (info->block == 256 && n_in % MU_QK8_0 == 0)
+		return MU_DTYPE_Q8_0;
+	return MU_DTYPE_F16;
 }
 
 enum fill { FILL_MATRIX, FILL_NORM, FILL_BIAS, FILL_EMBD };
 
-static enum mu_err emit(struct gen *g, enum mu_dtype want, uint32_t n_dims, uint64_t n_in, uint64_t n_out,
-			enum fill fill, const float *fixed, struct mu_error *err)
+/* One tensor of the file, in the order of the tensor table and of the data. */
+struct tensor {
+	char name[64];
+	uint32_t n_dims;
+	uint64_t n_in, n_out;
+	enum fill fill;
+	const float *fixed; /* the values (rope factors), or NULL for random ones */
+	enum mu_dtype type;
+	uint64_t bytes;
+};
+
+/* Writes one tensor's data: rows of random values (or the fixed ones), quantized row by row. */
+static enum mu_err emit(struct gguf_writer *w, uint64_t *rng, const struct tensor *t, struct mu_error *err)
 {
-	enum mu_dtype t = pick_type(want, n_in, n_dims == 2);
-	const struct mu_type_kernels *k = mu_kernels_ref(t);
-	size_t row_bytes = mu_dtype_row_size(t, n_in);
-	uint64_t rows = n_dims == 2 ? n_out : 1;
-	float scale = fill == FILL_MATRIX ? (float)(1.7320508 / mu_sqrt((double)n_in)) : fill == FILL_EMBD ? 1.0f : 0.1f;
-	float *row = malloc(n_in * sizeof *row);
+	const struct mu_type_kernels *k = mu_kernels_ref(t->type);
+	size_t row_bytes = mu_dtype_row_size(t->type, t->n_in);
+	uint64_t rows = t->n_dims == 2 ? t->n_out : 1;
+	float scale = t->fill == FILL_MATRIX ? (float)(1.7320508 / mu_sqrt((double)t->n_in))
+		      : t->fill == FILL_EMBD ? 1.0f
+					     : 0.1f;
+	float *row = malloc(t->n_in * sizeof *row);
 	uint8_t *buf = malloc(row_bytes * rows);
 	enum mu_err rc = MU_OK;
 
-	if (!row || !buf || !k) {
-		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory generating a %" PRIu64 " x %" PRIu64 " tensor", n_in, rows);
+	if (!row || !buf) {
+		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory generating %s (%" PRIu64 " x %" PRIu64 ")", t->name, t->n_in,
+			     rows);
 		goto out;
 	}
 	for (uint64_t r = 0; r < rows; r++) {
-		for (uint64_t i = 0; i < n_in; i++) {
-			if (fixed)
-				row[i] = fixed[i];
-			else if (fill == FILL_NORM)
-				row[i] = 1.0f + 0.1f * rng_sym(&g->rng);
+		for (uint64_t i = 0; i < t->n_in; i++) {
+			if (t->fixed)
+				row[i] = t->fixed[i];
+			else if (t->fill == FILL_NORM)
+				row[i] = 1.0f + 0.1f * rng_sym(rng);
 			else
-				row[i] = scale * rng_sym(&g->rng);
+				row[i] = scale * rng_sym(rng);
 		}
-		k->quantize_row(row, buf + r * row_bytes, n_in);
+		k->quantize_row(row, buf + r * row_bytes, t->n_in);
 	}
-	rc = gguf_w_data(g->w, buf, row_bytes * rows, err);
+	rc = gguf_w_data(w, buf, row_bytes * rows, err);
 out:
 	free(row);
 	free(buf);
@@ -285,19 +338,31 @@ static void usage(FILE *f)
 		"tests and benchmarks. The same arguments always produce the same file.\n\n"
 		"  --shape  tiny         64 wide, 2 layers, 8 heads (4 kv), ffn 172, vocab 512\n"
 		"           tiny-llama3  tiny plus Llama 3 rope_freqs (base 500000) and an untied output\n"
+		"           tiny-k       256 wide, 2 layers, 4 heads (2 kv), ffn 512, vocab 512, untied\n"
+		"                        output: every width a multiple of 256, for the K types\n"
 		"           stories15m   288 wide, 6 layers, 6 heads, ffn 768, vocab 32000\n"
 		"           llama3.2-1b  2048 wide, 16 layers, 32 heads (8 kv), ffn 8192, vocab 128256,\n"
 		"                        rope base 500000 with Llama 3 frequency factors, tied output\n"
 		"           tinyllama    2048 wide, 22 layers, 32 heads (4 kv), ffn 5632, vocab 32000\n"
-		"  --type   f32 f16 bf16 q8_0 q4_0: type of the weight matrices; norms and biases stay\n"
-		"           f32, and matrices whose rows are not whole 32-blocks are stored f16\n"
+		"  --type   type of the weight matrices; norms, biases and rope factors stay f32:\n"
+		"           f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k  every matrix in that type\n"
+		"           q4_k_m q5_k_m  llama.cpp's Q4_K_M / Q5_K_M mix: base q4_K / q5_K, and q6_K\n"
+		"                        for output.weight (token_embd.weight when the output is tied)\n"
+		"                        and for attn_v and ffn_down of layer i when use_more_bits(i, n):\n"
+		"                        i < n/8 or i >= 7n/8 or (i - n/8) %% 3 == 2 (n layers)\n"
+		"           A matrix whose rows are not whole blocks of its type falls back: a K type\n"
+		"           (256-blocks) to q8_0 when the row is a multiple of 32, else f16; q8_0 and\n"
+		"           q4_0 to f16 (llama.cpp would pick q5_0/q5_1 for q4_K/q5_K, which this\n"
+		"           engine lacks). general.file_type is llama.cpp's ftype: f32 0, f16 1, q4_0 2,\n"
+		"           q8_0 7, q4_k 14 (Q4_K_S), q4_k_m 15, q5_k 16 (Q5_K_S), q5_k_m 17, q6_k 18,\n"
+		"           bf16 32\n"
 		"  --arch   llama (normal RoPE), qwen2 (Q/K/V biases, NEOX RoPE), qwen3 (Q/K norms,\n"
 		"           NEOX RoPE; tiny uses head dim 32 so heads x head dim != width)\n"
 		"  --seed   PRNG seed (default 1)\n"
 		"  --vocab  FILE.gguf: take the tokenizer (every tokenizer.* key, chat template included)\n"
 		"           from this file, e.g. one made by mu vocab; the vocabulary size follows it\n"
 		"Without --vocab the vocabulary is a generated SentencePiece-style one, so\n"
-		"`mu run -p TEXT` works on the result.\n");
+		"`mu run -p TEXT` works on the result. Progress goes to stderr.\n");
 }
 
 /* Copies every tokenizer.* key of a vocabulary GGUF (for example one from mu vocab), so a
@@ -371,10 +436,27 @@ static enum mu_err copy_tokenizer(struct gguf_writer *w, const struct gguf *v, s
 	return rc;
 }
 
-static enum mu_err write_model(int fd, const char *arch, const struct shape *sh, enum mu_dtype type, uint64_t seed,
-			       const struct gguf *vocab, struct mu_error *err)
+/* Appends a tensor to the list (capacity checked by the caller's count). */
+static struct tensor *add(struct tensor *list, size_t *n, const struct recipe *rc, const struct shape *sh,
+			  const char *name, enum role role, uint32_t layer, uint64_t n_in, uint64_t n_out, enum fill fill)
 {
-	struct gen g = {.type = type, .rng = seed};
+	struct tensor *t = &list[(*n)++];
+	memset(t, 0, sizeof *t);
+	snprintf(t->name, sizeof t->name, "%s", name);
+	t->n_dims = role == ROLE_VEC ? 1 : 2;
+	t->n_in = n_in;
+	t->n_out = role == ROLE_VEC ? 1 : n_out;
+	t->fill = fill;
+	t->type = fallback_type(tensor_type(rc, role, layer, sh->n_layer, sh->tied), n_in);
+	t->bytes = mu_dtype_row_size(t->type, n_in) * t->n_out;
+	return t;
+}
+
+static enum mu_err write_model(int fd, const char *arch, const struct shape *sh, const struct recipe *recipe,
+			       uint64_t seed, const struct gguf *vocab, struct mu_error *err)
+{
+	struct gguf_writer *w = NULL;
+	uint64_t rng = seed;
 	struct vocab v = {0};
 	enum mu_err rc = MU_OK;
 	char key[96], name[96], title[128];
@@ -389,41 +471,97 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 	uint32_t q_dim = n_head * head_dim, kv_dim = n_head_kv * head_dim;
 	float rope_base = is_qwen2 || is_qwen3 ? 1000000.0f : sh->rope_base;
 	float *rope_factors = NULL;
+	int rope_freqs = sh->llama3_rope && !is_qwen2 && !is_qwen3;
+	size_t n_t = 0, max_t = 4 + (size_t)sh->n_layer * 14;
+	struct tensor *list = calloc(max_t, sizeof *list);
 
-	g.w = gguf_writer_new(GGUF_DEFAULT_ALIGNMENT);
+	w = gguf_writer_new(GGUF_DEFAULT_ALIGNMENT);
 	uint32_t n_vocab = sh->n_vocab;
 	if (vocab) {
 		const struct gguf_kv *toks = NULL;
 		int found = 0;
 		if ((rc = gguf_get_arr(vocab, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks, &found, err)))
-			return rc;
-		if (!found || toks->arr_len == 0 || toks->arr_len > MU_MAX_VOCAB)
-			return mu_errf(err, MU_ERR_FORMAT, "--vocab: no usable tokenizer.ggml.tokens array");
+			goto out;
+		if (!found || toks->arr_len == 0 || toks->arr_len > MU_MAX_VOCAB) {
+			rc = mu_errf(err, MU_ERR_FORMAT, "--vocab: no usable tokenizer.ggml.tokens array");
+			goto out;
+		}
 		n_vocab = (uint32_t)toks->arr_len;
 	}
-	if (!g.w || (!vocab && gen_vocab(&v, n_vocab))) {
+	if (!w || !list || (rope_freqs && !(rope_factors = malloc(head_dim / 2 * sizeof *rope_factors))) ||
+	    (!vocab && gen_vocab(&v, n_vocab))) {
 		rc = mu_errf(err, MU_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	static const uint32_t ftype[MU_DTYPE_COUNT] = {[MU_DTYPE_F32] = 0, [MU_DTYPE_F16] = 1, [MU_DTYPE_Q4_0] = 2,
-						       [MU_DTYPE_Q8_0] = 7, [MU_DTYPE_BF16] = 32};
-	snprintf(title, sizeof title, "mu gen-model %s %s %s seed %" PRIu64, arch, sh->name, mu_dtype_get(type)->name,
-		 seed);
+
+	/* The tensors, in the order of the tensor table and of the data. */
+	add(list, &n_t, recipe, sh, "token_embd.weight", ROLE_EMBD, 0, sh->n_embd, n_vocab, FILL_EMBD);
+	if (rope_freqs) {
+		llama3_rope_factors(rope_factors, head_dim, rope_base);
+		add(list, &n_t, recipe, sh, "rope_freqs.weight", ROLE_VEC, 0, head_dim / 2, 1, FILL_NORM)->fixed =
+			rope_factors;
+	}
+	for (uint32_t l = 0; l < sh->n_layer; l++) {
+		const struct {
+			const char *suffix;
+			enum role role;
+			uint32_t n_in, n_out;
+			enum fill fill;
+			int when;
+		} t[] = {
+			{"attn_norm.weight", ROLE_VEC, sh->n_embd, 1, FILL_NORM, 1},
+			{"attn_q.weight", ROLE_MATRIX, sh->n_embd, q_dim, FILL_MATRIX, 1},
+			{"attn_k.weight", ROLE_MATRIX, sh->n_embd, kv_dim, FILL_MATRIX, 1},
+			{"attn_v.weight", ROLE_ATTN_V, sh->n_embd, kv_dim, FILL_MATRIX, 1},
+			{"attn_q.bias", ROLE_VEC, q_dim, 1, FILL_BIAS, is_qwen2},
+			{"attn_k.bias", ROLE_VEC, kv_dim, 1, FILL_BIAS, is_qwen2},
+			{"attn_v.bias", ROLE_VEC, kv_dim, 1, FILL_BIAS, is_qwen2},
+			{"attn_q_norm.weight", ROLE_VEC, head_dim, 1, FILL_NORM, is_qwen3},
+			{"attn_k_norm.weight", ROLE_VEC, head_dim, 1, FILL_NORM, is_qwen3},
+			{"attn_output.weight", ROLE_MATRIX, q_dim, sh->n_embd, FILL_MATRIX, 1},
+			{"ffn_norm.weight", ROLE_VEC, sh->n_embd, 1, FILL_NORM, 1},
+			{"ffn_gate.weight", ROLE_MATRIX, sh->n_embd, sh->n_ff, FILL_MATRIX, 1},
+			{"ffn_up.weight", ROLE_MATRIX, sh->n_embd, sh->n_ff, FILL_MATRIX, 1},
+			{"ffn_down.weight", ROLE_FFN_DOWN, sh->n_ff, sh->n_embd, FILL_MATRIX, 1},
+		};
+		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+			if (!t[i].when)
+				continue;
+			snprintf(name, sizeof name, "blk.%u.%s", l, t[i].suffix);
+			add(list, &n_t, recipe, sh, name, t[i].role, l, t[i].n_in, t[i].n_out, t[i].fill);
+		}
+	}
+	add(list, &n_t, recipe, sh, "output_norm.weight", ROLE_VEC, 0, sh->n_embd, 1, FILL_NORM);
+	if (!sh->tied)
+		add(list, &n_t, recipe, sh, "output.weight", ROLE_OUTPUT, 0, sh->n_embd, n_vocab, FILL_MATRIX);
+
+	uint64_t total = 0;
+	for (size_t i = 0; i < n_t; i++) {
+		const struct mu_type_kernels *k = mu_kernels_ref(list[i].type);
+		if (!k || !k->quantize_row) {
+			rc = mu_errf(err, MU_ERR_UNSUPPORTED, "%s: this build cannot write %s tensors", list[i].name,
+				     mu_dtype_get(list[i].type)->name);
+			goto out;
+		}
+		total += list[i].bytes;
+	}
+
+	snprintf(title, sizeof title, "mu gen-model %s %s %s seed %" PRIu64, arch, sh->name, recipe->name, seed);
 #define KU32(suffix, val)                                                                    \
 	do {                                                                                 \
 		snprintf(key, sizeof key, "%s.%s", arch, suffix);                            \
-		if ((rc = gguf_w_u32(g.w, key, val, err)))                                   \
+		if ((rc = gguf_w_u32(w, key, val, err)))                                     \
 			goto out;                                                            \
 	} while (0)
 #define KF32(suffix, val)                                                                    \
 	do {                                                                                 \
 		snprintf(key, sizeof key, "%s.%s", arch, suffix);                            \
-		if ((rc = gguf_w_f32(g.w, key, val, err)))                                   \
+		if ((rc = gguf_w_f32(w, key, val, err)))                                     \
 			goto out;                                                            \
 	} while (0)
-	if ((rc = gguf_w_str(g.w, "general.architecture", arch, err)) ||
-	    (rc = gguf_w_str(g.w, "general.name", title, err)) ||
-	    (rc = gguf_w_u32(g.w, "general.file_type", ftype[type], err)))
+	if ((rc = gguf_w_str(w, "general.architecture", arch, err)) ||
+	    (rc = gguf_w_str(w, "general.name", title, err)) ||
+	    (rc = gguf_w_u32(w, "general.file_type", recipe->file_type, err)))
 		goto out;
 	KU32("context_length", sh->n_ctx);
 	KU32("embedding_length", sh->n_embd);
@@ -442,105 +580,44 @@ static enum mu_err write_model(int fd, const char *arch, const struct shape *sh,
 #undef KU32
 #undef KF32
 	if (vocab) {
-		if ((rc = copy_tokenizer(g.w, vocab, err)))
+		if ((rc = copy_tokenizer(w, vocab, err)))
 			goto out;
-	} else if ((rc = gguf_w_str(g.w, "tokenizer.ggml.model", "llama", err)) ||
-	    (rc = gguf_w_arr_str(g.w, "tokenizer.ggml.tokens", (const char *const *)v.tok, v.len, v.n, err)) ||
-	    (rc = gguf_w_arr_f32(g.w, "tokenizer.ggml.scores", v.score, v.n, err)) ||
-	    (rc = gguf_w_arr_i32(g.w, "tokenizer.ggml.token_type", v.type, v.n, err)) ||
-	    (rc = gguf_w_u32(g.w, "tokenizer.ggml.bos_token_id", 1, err)) ||
-	    (rc = gguf_w_u32(g.w, "tokenizer.ggml.eos_token_id", 2, err)) ||
-	    (rc = gguf_w_u32(g.w, "tokenizer.ggml.unknown_token_id", 0, err)) ||
-	    (rc = gguf_w_bool(g.w, "tokenizer.ggml.add_bos_token", 1, err)))
+	} else if ((rc = gguf_w_str(w, "tokenizer.ggml.model", "llama", err)) ||
+	    (rc = gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tok, v.len, v.n, err)) ||
+	    (rc = gguf_w_arr_f32(w, "tokenizer.ggml.scores", v.score, v.n, err)) ||
+	    (rc = gguf_w_arr_i32(w, "tokenizer.ggml.token_type", v.type, v.n, err)) ||
+	    (rc = gguf_w_u32(w, "tokenizer.ggml.bos_token_id", 1, err)) ||
+	    (rc = gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 2, err)) ||
+	    (rc = gguf_w_u32(w, "tokenizer.ggml.unknown_token_id", 0, err)) ||
+	    (rc = gguf_w_bool(w, "tokenizer.ggml.add_bos_token", 1, err)))
 		goto out;
 
-	/* Tensor table, in the order the data is written below. */
-	if ((rc = declare(&g, "token_embd.weight", type, 2, sh->n_embd, n_vocab, err)))
-		goto out;
-	if (sh->llama3_rope && !is_qwen2 && !is_qwen3) {
-		if ((rc = declare(&g, "rope_freqs.weight", type, 1, head_dim / 2, 1, err)))
+	for (size_t i = 0; i < n_t; i++) {
+		uint64_t ne[2] = {list[i].n_in, list[i].n_out};
+		if ((rc = gguf_w_tensor(w, list[i].name, list[i].type, list[i].n_dims, ne, err)))
 			goto out;
 	}
-	for (uint32_t l = 0; l < sh->n_layer; l++) {
-		struct {
-			const char *suffix;
-			uint32_t dims, n_in, n_out;
-			int when;
-		} t[] = {
-			{"attn_norm.weight", 1, sh->n_embd, 1, 1},
-			{"attn_q.weight", 2, sh->n_embd, q_dim, 1},
-			{"attn_k.weight", 2, sh->n_embd, kv_dim, 1},
-			{"attn_v.weight", 2, sh->n_embd, kv_dim, 1},
-			{"attn_q.bias", 1, q_dim, 1, is_qwen2},
-			{"attn_k.bias", 1, kv_dim, 1, is_qwen2},
-			{"attn_v.bias", 1, kv_dim, 1, is_qwen2},
-			{"attn_q_norm.weight", 1, head_dim, 1, is_qwen3},
-			{"attn_k_norm.weight", 1, head_dim, 1, is_qwen3},
-			{"attn_output.weight", 2, q_dim, sh->n_embd, 1},
-			{"ffn_norm.weight", 1, sh->n_embd, 1, 1},
-			{"ffn_gate.weight", 2, sh->n_embd, sh->n_ff, 1},
-			{"ffn_up.weight", 2, sh->n_embd, sh->n_ff, 1},
-			{"ffn_down.weight", 2, sh->n_ff, sh->n_embd, 1},
-		};
-		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-			if (!t[i].when)
-				continue;
-			snprintf(name, sizeof name, "blk.%u.%s", l, t[i].suffix);
-			if ((rc = declare(&g, name, type, t[i].dims, t[i].n_in, t[i].n_out, err)))
-				goto out;
-		}
+	if ((rc = gguf_w_begin(w, fd, err)))
+		goto out;
+	/* Progress in tenths of the tensor data, on one line of stderr. */
+	fprintf(stderr, "mu gen-model: writing %s %s %s (seed %" PRIu64 "), %u layers, %.1f MiB of tensors:", arch,
+		sh->name, recipe->name, seed, sh->n_layer, (double)total / (1024.0 * 1024.0));
+	uint64_t done = 0;
+	unsigned shown = 0;
+	for (size_t i = 0; i < n_t; i++) {
+		if ((rc = emit(w, &rng, &list[i], err)))
+			goto out;
+		done += list[i].bytes;
+		for (; shown < 10 && done * 10 >= (uint64_t)(shown + 1) * total; shown++)
+			fprintf(stderr, " %u%%", (shown + 1) * 10);
 	}
-	if ((rc = declare(&g, "output_norm.weight", type, 1, sh->n_embd, 1, err)))
-		goto out;
-	if (!sh->tied && (rc = declare(&g, "output.weight", type, 2, sh->n_embd, n_vocab, err)))
-		goto out;
-
-	if ((rc = gguf_w_begin(g.w, fd, err)))
-		goto out;
-	fprintf(stderr, "mu gen-model: writing %s (%u layers) ", title, sh->n_layer);
-	if ((rc = emit(&g, type, 2, sh->n_embd, n_vocab, FILL_EMBD, NULL, err)))
-		goto out;
-	if (sh->llama3_rope && !is_qwen2 && !is_qwen3) {
-		rope_factors = malloc(head_dim / 2 * sizeof *rope_factors);
-		if (!rope_factors) {
-			rc = mu_errf(err, MU_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		llama3_rope_factors(rope_factors, head_dim, rope_base);
-		if ((rc = emit(&g, type, 1, head_dim / 2, 1, FILL_NORM, rope_factors, err)))
-			goto out;
-	}
-	for (uint32_t l = 0; l < sh->n_layer; l++) {
-		if ((rc = emit(&g, type, 1, sh->n_embd, 1, FILL_NORM, NULL, err)) ||
-		    (rc = emit(&g, type, 2, sh->n_embd, q_dim, FILL_MATRIX, NULL, err)) ||
-		    (rc = emit(&g, type, 2, sh->n_embd, kv_dim, FILL_MATRIX, NULL, err)) ||
-		    (rc = emit(&g, type, 2, sh->n_embd, kv_dim, FILL_MATRIX, NULL, err)))
-			goto out;
-		if (is_qwen2 && ((rc = emit(&g, type, 1, q_dim, 1, FILL_BIAS, NULL, err)) ||
-				 (rc = emit(&g, type, 1, kv_dim, 1, FILL_BIAS, NULL, err)) ||
-				 (rc = emit(&g, type, 1, kv_dim, 1, FILL_BIAS, NULL, err))))
-			goto out;
-		if (is_qwen3 && ((rc = emit(&g, type, 1, head_dim, 1, FILL_NORM, NULL, err)) ||
-				 (rc = emit(&g, type, 1, head_dim, 1, FILL_NORM, NULL, err))))
-			goto out;
-		if ((rc = emit(&g, type, 2, q_dim, sh->n_embd, FILL_MATRIX, NULL, err)) ||
-		    (rc = emit(&g, type, 1, sh->n_embd, 1, FILL_NORM, NULL, err)) ||
-		    (rc = emit(&g, type, 2, sh->n_embd, sh->n_ff, FILL_MATRIX, NULL, err)) ||
-		    (rc = emit(&g, type, 2, sh->n_embd, sh->n_ff, FILL_MATRIX, NULL, err)) ||
-		    (rc = emit(&g, type, 2, sh->n_ff, sh->n_embd, FILL_MATRIX, NULL, err)))
-			goto out;
-		fputc('.', stderr);
-	}
-	if ((rc = emit(&g, type, 1, sh->n_embd, 1, FILL_NORM, NULL, err)))
-		goto out;
-	if (!sh->tied && (rc = emit(&g, type, 2, sh->n_embd, n_vocab, FILL_MATRIX, NULL, err)))
-		goto out;
-	rc = gguf_w_end(g.w, err);
+	rc = gguf_w_end(w, err);
 	fputc('\n', stderr);
 out:
+	free(list);
 	free(rope_factors);
 	free_vocab(&v);
-	gguf_writer_free(g.w);
+	gguf_writer_free(w);
 	return rc;
 }
 
@@ -586,16 +663,20 @@ int cmd_gen_model(int argc, char **argv)
 		if (!strcmp(shapes[i].name, shape))
 			sh = &shapes[i];
 	if (!sh) {
-		fprintf(stderr, "mu gen-model: unknown shape '%s' (tiny, tiny-llama3, stories15m, llama3.2-1b, tinyllama)\n",
+		fprintf(stderr, "mu gen-model: unknown shape '%s' (tiny, tiny-llama3, tiny-k, stories15m, llama3.2-1b, "
+				"tinyllama)\n",
 			shape);
 		return 2;
 	}
-	int t = mu_dtype_from_name(type_s);
-	if (t < 0 || !mu_kernels_ref((enum mu_dtype)t)) {
-		fprintf(stderr, "mu gen-model: --type must be f32, f16, bf16, q8_0 or q4_0, not '%s'\n", type_s);
+	const struct recipe *recipe = NULL;
+	for (size_t i = 0; i < sizeof recipes / sizeof recipes[0]; i++)
+		if (!strcasecmp(recipes[i].name, type_s))
+			recipe = &recipes[i];
+	if (!recipe) {
+		fprintf(stderr, "mu gen-model: --type must be f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m or q5_k_m, "
+				"not '%s'\n", type_s);
 		return 2;
 	}
-
 	/* Write to a temporary name, then rename: a failed run never leaves a partial model. */
 	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid()) >= sizeof tmp) {
@@ -616,7 +697,7 @@ int cmd_gen_model(int argc, char **argv)
 		cli_error("gen-model", &err);
 		return 1;
 	}
-	rc = write_model(fd, arch, sh, (enum mu_dtype)t, seed, vocab_path ? &vs.g : NULL, &err);
+	rc = write_model(fd, arch, sh, recipe, seed, vocab_path ? &vs.g : NULL, &err);
 	if (vocab_path)
 		session_close(&vs);
 	if (rc == MU_OK && fsync(fd) != 0)

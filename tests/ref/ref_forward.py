@@ -16,7 +16,9 @@ lowest id) and prints them on one line.
 Arithmetic. Everything is float64 except what the engine's numerics define exactly:
 before a vector is multiplied by a Q8_0 or Q4_0 weight it is rounded to float32 and
 quantized to Q8_0 in float32 arithmetic (see ActQuant), and the product uses that
-dequantized activation. F32/F16/BF16 weights multiply the activation as it is.
+dequantized activation; before a Q4_K, Q5_K or Q6_K weight it is quantized to Q8_K the same
+way (per 256 values). F32/F16/BF16 weights multiply the activation as it is. K-quant weights
+are dequantized exactly (in float64).
 
     --ties N       with --out: also write the logits obtained when one of the N values
                    nearest to a rounding tie in that quantization is rounded the other way
@@ -72,9 +74,13 @@ TENSOR_TYPES = {
     1: ("F16", 1, 2),
     2: ("Q4_0", 32, 18),
     8: ("Q8_0", 32, 34),
+    12: ("Q4_K", 256, 144),
+    13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210),
     30: ("BF16", 1, 2),
 }
-QUANTIZED = {2, 8}
+# weight type -> the form its activations are quantized to
+ACT_KIND = {2: "q8_0", 8: "q8_0", 12: "q8_k", 13: "q8_k", 14: "q8_k"}
 
 
 class GGUFError(Exception):
@@ -252,7 +258,75 @@ def dequantize(t):
         hi = (qs >> 4).astype(np.int16) - 8
         q = np.concatenate([lo, hi], axis=1).astype(np.float32)
         return (d[:, None] * q).reshape(-1)
+    if t.ttype in (12, 13):
+        return dequantize_q45_k(raw, t.ttype == 13)
+    if t.ttype == 14:
+        return dequantize_q6_k(raw)
     raise GGUFError("tensor %s: no dequantizer for type %d" % (t.name, t.ttype))
+
+
+def k_scales_mins(sc):
+    """The 8 six-bit scales and mins of a Q4_K/Q5_K super-block from its 12 bytes (n, 12):
+    sub-block j < 4: scale = b[j] & 63, min = b[j+4] & 63; j >= 4: scale = (b[j+4] & 15) |
+    (b[j-4] >> 6) << 4, min = (b[j+4] >> 4) | (b[j] >> 6) << 4."""
+    sc = sc.astype(np.int32)
+    scales = np.empty((sc.shape[0], 8), dtype=np.int32)
+    mins = np.empty((sc.shape[0], 8), dtype=np.int32)
+    scales[:, 0:4] = sc[:, 0:4] & 63
+    mins[:, 0:4] = sc[:, 4:8] & 63
+    scales[:, 4:8] = (sc[:, 8:12] & 15) | ((sc[:, 0:4] >> 6) << 4)
+    mins[:, 4:8] = (sc[:, 8:12] >> 4) | ((sc[:, 4:8] >> 6) << 4)
+    return scales, mins
+
+
+def dequantize_q45_k(raw, five):
+    """Q4_K (144 bytes per 256 values): f16 d, f16 dmin, 12 bytes of scales and mins, 128 bytes
+    of 4-bit quants. Q5_K (176 bytes): the same with 32 bytes of high bits (qh) before the 128.
+    Each 64 values share 32 quant bytes: values 0..31 are the low nibbles (sub-block 2c),
+    32..63 the high nibbles (sub-block 2c+1); Q5_K adds 16 when bit 2c (resp. 2c+1) of
+    qh[l] is set. value = d * scale * q - dmin * min."""
+    size = 176 if five else 144
+    blocks = raw.reshape(-1, size)
+    d = f16_to_f32(blocks[:, 0:2].copy().view("<u2").reshape(-1)).astype(np.float64)
+    dmin = f16_to_f32(blocks[:, 2:4].copy().view("<u2").reshape(-1)).astype(np.float64)
+    scales, mins = k_scales_mins(blocks[:, 4:16])
+    qh = blocks[:, 16:48].astype(np.int32) if five else None
+    qs = blocks[:, size - 128:size].astype(np.int32)
+    q = np.empty((blocks.shape[0], 256), dtype=np.int32)
+    for c in range(4):
+        ql = qs[:, 32 * c:32 * c + 32]
+        q[:, 64 * c:64 * c + 32] = ql & 15
+        q[:, 64 * c + 32:64 * c + 64] = ql >> 4
+        if five:
+            q[:, 64 * c:64 * c + 32] += ((qh >> (2 * c)) & 1) * 16
+            q[:, 64 * c + 32:64 * c + 64] += ((qh >> (2 * c + 1)) & 1) * 16
+    sub_scale = np.repeat(scales, 32, axis=1).astype(np.float64)
+    sub_min = np.repeat(mins, 32, axis=1).astype(np.float64)
+    return (d[:, None] * sub_scale * q - dmin[:, None] * sub_min).reshape(-1)
+
+
+def dequantize_q6_k(raw):
+    """Q6_K (210 bytes per 256 values): ql[128] low 4 bits, qh[64] high 2 bits, int8 scales[16]
+    (one per 16 values), f16 d. Each half of 128 values uses ql[64h..], qh[32h..],
+    scales[8h..]: for l < 32, values l, l+32, l+64, l+96 take the low nibble of ql[l],
+    the low nibble of ql[l+32], the high nibble of ql[l], the high nibble of ql[l+32], with
+    bits 0-1, 2-3, 4-5, 6-7 of qh[l] on top; q - 32 is scaled by d * scales[value // 16]."""
+    blocks = raw.reshape(-1, 210)
+    ql = blocks[:, 0:128].astype(np.int32)
+    qh = blocks[:, 128:192].astype(np.int32)
+    scales = blocks[:, 192:208].view(np.int8).astype(np.float64)
+    d = f16_to_f32(blocks[:, 208:210].copy().view("<u2").reshape(-1)).astype(np.float64)
+    q = np.empty((blocks.shape[0], 256), dtype=np.int32)
+    for h in range(2):
+        lo = ql[:, 64 * h:64 * h + 64]
+        hi = qh[:, 32 * h:32 * h + 32]
+        base = 128 * h
+        q[:, base + 0:base + 32] = (lo[:, 0:32] & 15) | (((hi >> 0) & 3) << 4)
+        q[:, base + 32:base + 64] = (lo[:, 32:64] & 15) | (((hi >> 2) & 3) << 4)
+        q[:, base + 64:base + 96] = (lo[:, 0:32] >> 4) | (((hi >> 4) & 3) << 4)
+        q[:, base + 96:base + 128] = (lo[:, 32:64] >> 4) | (((hi >> 6) & 3) << 4)
+    q = q - 32
+    return (d[:, None] * np.repeat(scales, 16, axis=1) * q).reshape(-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,19 +352,29 @@ class ActQuant:
         self.ties = []      # (margin, call, index, v, where) for every near tie
         self.flip = flip    # (call, index) to round the other way, or None
         self.pos = 0        # position being computed, for the record
-        self.last_in = None
-        self.last_out = None
+        self.last = {}      # kind -> (the last vector quantized, its result)
 
-    def __call__(self, x, name):
+    def __call__(self, x, name, kind="q8_0"):
         """Q8_0 round trip of a vector, in float32: amax = max|x|; d = amax/127;
         id = 1/d (0 if d == 0); q = rint(x*id) (half to even); value = f16(d) * q.
-        A vector that feeds several matmuls (q/k/v, gate/up) is quantized once, so a flipped
-        rounding reaches all of them, as it would in an engine."""
-        if x is self.last_in:
-            return self.last_out
-        self.last_in = x
-        self.last_out = self._quantize(x, name)
-        return self.last_out
+        kind "q8_k" (for K-quant weights): the same per 256 values, except that d is kept in
+        float32 (not rounded to f16): value = d * q.
+        A vector that feeds several matmuls (q/k/v, gate/up) is quantized once per kind, so a
+        flipped rounding reaches all of them, as it would in an engine."""
+        hit = self.last.get(kind)
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        out = self._quantize(x, name) if kind == "q8_0" else self._quantize_k(x, name)
+        self.last[kind] = (x, out)
+        return out
+
+    def _flip(self, call, q, v):
+        if self.flip is not None and self.flip[0] == call:
+            i = self.flip[1]
+            qf = q.reshape(-1)
+            vf = v.reshape(-1)
+            qf[i] = qf[i] - 1 if qf[i] > vf[i] else qf[i] + 1
+            qf[i] = min(127.0, max(-127.0, qf[i]))
 
     def _quantize(self, x, name):
         call = self.calls
@@ -303,12 +387,7 @@ class ActQuant:
         v = (x * inv[:, None]).astype(np.float32)
         q = np.rint(v).astype(np.float32)
         self._record(call, v.reshape(-1), "pos %d, input of %s" % (self.pos, name))
-        if self.flip is not None and self.flip[0] == call:
-            i = self.flip[1]
-            qf = q.reshape(-1)
-            vf = v.reshape(-1)
-            qf[i] = qf[i] - 1 if qf[i] > vf[i] else qf[i] + 1
-            qf[i] = min(127.0, max(-127.0, qf[i]))
+        self._flip(call, q, v)
         d16 = d.astype(np.float16).astype(np.float32)
         return (d16[:, None] * q).astype(np.float32).reshape(-1).astype(np.float64)
 
@@ -344,6 +423,20 @@ class ActQuant:
             h[i] = other[i]
         return h.astype(np.float64).reshape(x32.shape)
 
+    def _quantize_k(self, x, name):
+        call = self.calls
+        self.calls += 1
+        x = np.asarray(x, dtype=np.float32).reshape(-1, 256)
+        amax = np.max(np.abs(x), axis=1)
+        d = (amax / np.float32(127.0)).astype(np.float32)
+        with np.errstate(divide="ignore"):
+            inv = np.where(d != 0, np.float32(1.0) / d, np.float32(0.0)).astype(np.float32)
+        v = (x * inv[:, None]).astype(np.float32)
+        q = np.rint(v).astype(np.float32)
+        self._record(call, v.reshape(-1), "pos %d, input of %s" % (self.pos, name))
+        self._flip(call, q, v)
+        return (d.astype(np.float64)[:, None] * q.astype(np.float64)).reshape(-1)
+
     def _record(self, call, v, where):
         a = np.abs(v.astype(np.float64))
         margin = np.full(a.shape, np.inf)
@@ -372,15 +465,15 @@ class Linear:
             raise GGUFError("tensor %s: expected 2 dims, has %r" % (t.name, t.ne))
         self.n_in, self.n_out = t.ne
         self.w = dequantize(t).astype(np.float64).reshape(self.n_out, self.n_in)
-        self.quant = quant_act and t.ttype in QUANTIZED
+        self.kind = ACT_KIND.get(t.ttype) if quant_act else None
         self.actq = actq
         self.name = t.name
 
     def __call__(self, x):
         if x.shape != (self.n_in,):
             raise ValueError("%s: input of %r, expected %d" % (self.name, x.shape, self.n_in))
-        if self.quant:
-            x = self.actq(x, self.name)
+        if self.kind:
+            x = self.actq(x, self.name, self.kind)
         return self.w @ x
 
 
