@@ -705,9 +705,16 @@ static void test_table(void)
 		      "kernels for type %d", (int)with[i]);
 		CHECK(mu_dtype_get(with[i])->computable, "type %d is computable", (int)with[i]);
 	}
+	static const enum mu_dtype kq[] = {MU_DTYPE_Q4_K, MU_DTYPE_Q5_K, MU_DTYPE_Q6_K};
+	for (size_t i = 0; i < 3; i++) {
+		const struct mu_type_kernels *k = mu_kernels_ref(kq[i]);
+		CHECK(k && k->matvec && k->matmul && k->dequant_row && k->quantize_row && k->act == MU_ACT_Q8_K,
+		      "K-quant kernels for type %d", (int)kq[i]);
+		CHECK(mu_dtype_get(kq[i])->computable, "type %d is computable", (int)kq[i]);
+	}
 	static const enum mu_dtype without[] = {MU_DTYPE_Q4_1, MU_DTYPE_Q5_0, MU_DTYPE_Q5_1,
-						MU_DTYPE_Q8_1, MU_DTYPE_Q4_K, MU_DTYPE_Q6_K,
-						MU_DTYPE_I8, MU_DTYPE_F64, (enum mu_dtype)4};
+						MU_DTYPE_Q8_1, MU_DTYPE_Q2_K, MU_DTYPE_Q3_K,
+						MU_DTYPE_Q8_K, MU_DTYPE_I8, MU_DTYPE_F64, (enum mu_dtype)4};
 	for (size_t i = 0; i < sizeof without / sizeof without[0]; i++)
 		CHECK(mu_kernels_ref(without[i]) == NULL, "no kernels for type %d", (int)without[i]);
 }
