@@ -20,7 +20,7 @@
  *    product first, added into the row's two accumulators. A row with fewer than 16 blocks
  *    left runs the same code on a zero-padded copy and keeps the lanes that do not exist.
  *  - Tiles: a matvec handles 4 rows per pass (the activation's preparation shared); a matmul
- *    handles tiles of 2 rows x 4 activations, each (row, activation) pair with its own
+ *    handles tiles of 4 rows x 4 activations, each (row, activation) pair with its own
  *    accumulators, so every output is computed exactly as the matvec computes it.
  */
 #include "engine/kernels_impl.h"
@@ -42,7 +42,7 @@
 #define GROUP 16 /* blocks per group: one per lane */
 #define TILE_MAX 4
 #define MV_R 4 /* rows per matvec pass */
-#define MM_R 2 /* matmul tile: rows */
+#define MM_R 4 /* matmul tile: rows */
 #define MM_T 4 /* matmul tile: activations */
 
 static_assert(MU_LANES == 16, "two ymm hold the 16 lanes");
