@@ -15,13 +15,14 @@
  *    nibbles 0..15 as the unsigned side and subtracts 8 * sum(x) per block afterwards. The
  *    quants sit in a "duo" layout: register i holds the first 16 quants of blocks i and 8+i
  *    in its two 128-bit lanes and a second register the last 16, so each block leaves four
- *    int32 partials; three rounds of vphaddd and one lane exchange (tree8) give two vectors
- *    of eight isums, blocks 0-7 and 8-15. Then term = (float)isum * (dw * dx), the scales'
+ *    int32 partials; two rounds of vphaddd (six instructions) and one lane exchange (tree8)
+ *    give two vectors of eight isums, blocks 0-7 and 8-15. Then term = (float)isum * (dw * dx), the scales'
  *    product first, added into the row's two accumulators. A row with fewer than 16 blocks
  *    left runs the same code on a zero-padded copy and keeps the lanes that do not exist.
- *  - Tiles: a matvec handles 4 rows per pass (the activation's preparation shared); a matmul
- *    handles tiles of 2 rows x 4 activations, each (row, activation) pair with its own
- *    accumulators, so every output is computed exactly as the matvec computes it.
+ *  - Tiles: a matvec handles 4 rows per pass (the activation's preparation shared), reading
+ *    each row's quants straight into the products; a matmul handles tiles of 4 rows x 4
+ *    activations, each (row, activation) pair with its own accumulators, so every output is
+ *    computed exactly as the matvec computes it.
  */
 #include "engine/kernels_impl.h"
 
@@ -42,7 +43,7 @@
 #define GROUP 16 /* blocks per group: one per lane */
 #define TILE_MAX 4
 #define MV_R 4 /* rows per matvec pass */
-#define MM_R 2 /* matmul tile: rows */
+#define MM_R 4 /* matmul tile: rows */
 #define MM_T 4 /* matmul tile: activations */
 
 static_assert(MU_LANES == 16, "two ymm hold the 16 lanes");

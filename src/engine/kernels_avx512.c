@@ -18,7 +18,7 @@
  *    vaddps into the row's accumulator. A row with fewer than 16 blocks left runs the same
  *    code on a zero-padded copy of those blocks and adds only the lanes that exist.
  *  - Tiles: a matvec handles 4 rows per pass (one activation's preparation shared by the
- *    rows); a matmul handles tiles of 4 rows x 4 activations, each (row, activation) pair
+ *    rows); a matmul handles tiles of 6 rows x 4 activations, each (row, activation) pair
  *    with its own accumulator, so every output is computed exactly as the matvec computes it.
  */
 #include "engine/kernels_impl.h"
@@ -38,8 +38,10 @@
 #define Q8_0_BYTES 34
 #define Q4_0_BYTES 18
 #define GROUP 16 /* blocks per group: one per lane */
-#define TILE_R 4 /* rows per matvec pass and per matmul tile */
-#define TILE_T 4 /* activations per matmul tile */
+#define TILE_MAX 6
+#define MV_R 4 /* rows per matvec pass */
+#define MM_R 6 /* matmul tile: rows */
+#define MM_T 4 /* matmul tile: activations */
 
 static_assert(MU_LANES == 16, "one zmm holds the 16 lanes");
 static_assert(sizeof(struct mu_block_q8_0) == Q8_0_BYTES && sizeof(struct mu_block_q4_0) == Q4_0_BYTES,
@@ -92,45 +94,45 @@ TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, c
 		      size_t xs, size_t n, float *out, size_t ldo, size_t pf)
 {
 	const size_t es = k == FK_F32 ? 4 : 2;
-	__m512 acc[TILE_R][TILE_T];
-#pragma GCC unroll 4
+	__m512 acc[TILE_MAX][TILE_MAX];
+#pragma GCC unroll 8
 	for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			acc[r][t] = _mm512_setzero_ps();
 	size_t i = 0;
 	for (; i + MU_LANES <= n; i += MU_LANES) {
-		__m512 xv[TILE_T];
-#pragma GCC unroll 4
+		__m512 xv[TILE_MAX];
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			xv[t] = _mm512_loadu_ps(x + (size_t)t * xs + 4 * i);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int r = 0; r < R; r++) {
 			if (pf)
 				_mm_prefetch((const char *)(w + (size_t)r * rb + es * i + pf), _MM_HINT_T0);
 			__m512 wv = widen16(k, w + (size_t)r * rb + es * i);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 			for (int t = 0; t < T; t++)
 				acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_mul_ps(wv, xv[t]));
 		}
 	}
 	if (i < n) {
 		__mmask16 m = first_lanes(n - i);
-		__m512 xv[TILE_T];
-#pragma GCC unroll 4
+		__m512 xv[TILE_MAX];
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			xv[t] = _mm512_maskz_loadu_ps(m, x + (size_t)t * xs + 4 * i);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int r = 0; r < R; r++) {
 			__m512 wv = widen_part(k, w + (size_t)r * rb + es * i, m);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 			for (int t = 0; t < T; t++)
 				acc[r][t] = _mm512_mask_add_ps(acc[r][t], m, acc[r][t], _mm512_mul_ps(wv, xv[t]));
 		}
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			out[(size_t)t * ldo + (size_t)r] = fold16(acc[r][t]);
 }
@@ -139,17 +141,17 @@ TGT INLINE void fmatmul(enum fkind k, const uint8_t *w, size_t rb, const uint8_t
 			size_t n, float *out, size_t ldo, size_t nt, size_t r0, size_t r1)
 {
 	size_t r = r0;
-	for (; r + TILE_R <= r1; r += TILE_R) {
+	for (; r + MM_R <= r1; r += MM_R) {
 		size_t t = 0;
-		for (; t + TILE_T <= nt; t += TILE_T)
-			ftile(k, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
+		for (; t + MM_T <= nt; t += MM_T)
+			ftile(k, MM_R, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			ftile(k, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
+			ftile(k, MM_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 	}
 	for (; r < r1; r++) {
 		size_t t = 0;
-		for (; t + TILE_T <= nt; t += TILE_T)
-			ftile(k, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
+		for (; t + MM_T <= nt; t += MM_T)
+			ftile(k, 1, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
 			ftile(k, 1, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
 	}
@@ -159,8 +161,8 @@ TGT INLINE void fmatvec(enum fkind k, const uint8_t *w, size_t rb, const void *x
 			float *out, size_t r0, size_t r1)
 {
 	size_t r = r0;
-	for (; r + TILE_R <= r1; r += TILE_R)
-		ftile(k, TILE_R, 1, w + r * rb, rb, x, 0, n, out + r, 0, r + 2 * TILE_R <= r1 ? TILE_R * rb : 0);
+	for (; r + MV_R <= r1; r += MV_R)
+		ftile(k, MV_R, 1, w + r * rb, rb, x, 0, n, out + r, 0, r + 2 * MV_R <= r1 ? MV_R * rb : 0);
 	for (; r < r1; r++)
 		ftile(k, 1, 1, w + r * rb, rb, x, 0, n, out + r, 0, 0);
 }
@@ -192,7 +194,7 @@ struct quads {
 /* Q8_0 quants (signed) of the 16 blocks at p (stride 34, quants at +2). */
 TGT INLINE void quads_q8(const uint8_t *p, struct quads *q)
 {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < 4; i++) {
 		const uint8_t *b = p + (size_t)i * Q8_0_BYTES + 2;
 		__m512i a = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b)),
@@ -210,7 +212,7 @@ TGT INLINE void quads_q8(const uint8_t *p, struct quads *q)
 TGT INLINE void quads_q4(const uint8_t *p, struct quads *q)
 {
 	const __m512i low4 = _mm512_set1_epi8(0x0f);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < 4; i++) {
 		const uint8_t *b = p + (size_t)i * Q4_0_BYTES + 2;
 		__m256i ab = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b)),
@@ -237,7 +239,7 @@ TGT INLINE __m512i tree4(const __m512i p[4])
 TGT INLINE __m512i dot_quads(const struct quads *u, const struct quads *s)
 {
 	__m512i p[4];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < 4; i++)
 		p[i] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u->lo[i], s->lo[i]),
 					   u->hi[i], s->hi[i]);
@@ -285,7 +287,7 @@ TGT INLINE void qact_prep(int q4, const uint8_t *p, struct qact *a)
 {
 	quads_q8(p, &a->q);
 	struct quads ones;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < 4; i++)
 		ones.lo[i] = ones.hi[i] = _mm512_set1_epi8(1);
 	__m512i xsum = dot_quads(&ones, &a->q);
@@ -302,7 +304,7 @@ TGT INLINE void qrow_prep(int q4, const uint8_t *p, struct qrow *w)
 	}
 	const __m512i bias = _mm512_set1_epi8((char)0x80);
 	quads_q8(p, &w->q);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int i = 0; i < 4; i++) {
 		w->q.lo[i] = _mm512_xor_si512(w->q.lo[i], bias);
 		w->q.hi[i] = _mm512_xor_si512(w->q.hi[i], bias);
@@ -319,17 +321,17 @@ TGT INLINE __m512 qterms(const struct qrow *w, const struct qact *a)
 
 /* One group of rows wp[0..R) times activations xp[0..T), lanes m only. */
 TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uint8_t *const *xp,
-		       __m512 acc[TILE_R][TILE_T], __mmask16 m)
+		       __m512 acc[TILE_MAX][TILE_MAX], __mmask16 m)
 {
-	struct qact a[TILE_T];
-#pragma GCC unroll 4
+	struct qact a[TILE_MAX];
+#pragma GCC unroll 8
 	for (int t = 0; t < T; t++)
 		qact_prep(q4, xp[t], &a[t]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int r = 0; r < R; r++) {
 		struct qrow w;
 		qrow_prep(q4, wp[r], &w);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			acc[r][t] = _mm512_mask_add_ps(acc[r][t], m, acc[r][t], qterms(&w, &a[t]));
 	}
@@ -339,7 +341,7 @@ TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uin
  * ahead (pf bytes further), which the caller only does while those rows are in its range. */
 TGT INLINE void prefetch_group(int R, const uint8_t *const *wp, size_t pf, size_t bsz)
 {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int r = 0; r < R; r++) {
 		const uint8_t *p = wp[r] + pf;
 		for (size_t off = 0; off < GROUP * bsz; off += 64)
@@ -353,19 +355,19 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 		      size_t nb, float *out, size_t ldo, size_t pf)
 {
 	const size_t bsz = q4 ? Q4_0_BYTES : Q8_0_BYTES;
-	__m512 acc[TILE_R][TILE_T];
-	const uint8_t *wp[TILE_R], *xp[TILE_T];
-#pragma GCC unroll 4
+	__m512 acc[TILE_MAX][TILE_MAX];
+	const uint8_t *wp[TILE_MAX], *xp[TILE_MAX];
+#pragma GCC unroll 8
 	for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			acc[r][t] = _mm512_setzero_ps();
 	size_t g = 0;
 	for (; g + GROUP <= nb; g += GROUP) {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int r = 0; r < R; r++)
 			wp[r] = w + (size_t)r * rb + g * bsz;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			xp[t] = x + (size_t)t * xs + g * Q8_0_BYTES;
 		if (pf)
@@ -375,14 +377,14 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 	if (g < nb) {
 		/* the last blocks, zero-padded to a group; only their lanes are added */
 		size_t m = nb - g;
-		uint8_t wbuf[TILE_R][GROUP * Q8_0_BYTES], xbuf[TILE_T][GROUP * Q8_0_BYTES];
-#pragma GCC unroll 4
+		uint8_t wbuf[TILE_MAX][GROUP * Q8_0_BYTES], xbuf[TILE_MAX][GROUP * Q8_0_BYTES];
+#pragma GCC unroll 8
 		for (int r = 0; r < R; r++) {
 			memcpy(wbuf[r], w + (size_t)r * rb + g * bsz, m * bsz);
 			memset(wbuf[r] + m * bsz, 0, (GROUP - m) * bsz);
 			wp[r] = wbuf[r];
 		}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++) {
 			memcpy(xbuf[t], x + (size_t)t * xs + g * Q8_0_BYTES, m * Q8_0_BYTES);
 			memset(xbuf[t] + m * Q8_0_BYTES, 0, (GROUP - m) * Q8_0_BYTES);
@@ -390,9 +392,9 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 		}
 		qgroup(q4, R, T, wp, xp, acc, first_lanes(m));
 	}
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 	for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
 			out[(size_t)t * ldo + (size_t)r] = fold16(acc[r][t]);
 }
@@ -403,17 +405,17 @@ TGT INLINE void qmatmul(int q4, const uint8_t *w, size_t rb, const uint8_t *x, s
 	assert(n % MU_QK8_0 == 0);
 	const size_t nb = n / MU_QK8_0;
 	size_t r = r0;
-	for (; r + TILE_R <= r1; r += TILE_R) {
+	for (; r + MM_R <= r1; r += MM_R) {
 		size_t t = 0;
-		for (; t + TILE_T <= nt; t += TILE_T)
-			qtile(q4, TILE_R, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
+		for (; t + MM_T <= nt; t += MM_T)
+			qtile(q4, MM_R, MM_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
-			qtile(q4, TILE_R, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
+			qtile(q4, MM_R, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 	}
 	for (; r < r1; r++) {
 		size_t t = 0;
-		for (; t + TILE_T <= nt; t += TILE_T)
-			qtile(q4, 1, TILE_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
+		for (; t + MM_T <= nt; t += MM_T)
+			qtile(q4, 1, MM_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 		for (; t < nt; t++)
 			qtile(q4, 1, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
 	}
@@ -425,9 +427,9 @@ TGT INLINE void qmatvec(int q4, const uint8_t *w, size_t rb, const void *x, size
 	assert(n % MU_QK8_0 == 0);
 	const size_t nb = n / MU_QK8_0;
 	size_t r = r0;
-	for (; r + TILE_R <= r1; r += TILE_R)
-		qtile(q4, TILE_R, 1, w + r * rb, rb, x, 0, nb, out + r, 0,
-		      r + 2 * TILE_R <= r1 ? TILE_R * rb : 0);
+	for (; r + MV_R <= r1; r += MV_R)
+		qtile(q4, MV_R, 1, w + r * rb, rb, x, 0, nb, out + r, 0,
+		      r + 2 * MV_R <= r1 ? MV_R * rb : 0);
 	for (; r < r1; r++)
 		qtile(q4, 1, 1, w + r * rb, rb, x, 0, nb, out + r, 0, 0);
 }
