@@ -17,8 +17,9 @@
  *                     finish with "length".
  *
  * Chunked prefill gives the same logits, bit for bit, as `mu run`'s one mu_forward over the
- * whole prompt: mu_forward runs its tokens one at a time at consecutive positions and keeps
- * only the last one's logits (docs/determinism.md), so where a call ends changes nothing.
+ * whole prompt: every element of a prefill batch is computed in the canonical order of a
+ * single-token step and only the last token's logits are kept (docs/determinism.md), so where
+ * a call or a batch ends changes nothing.
  *
  * The longest prompt text accepted is bounded by what could possibly fit the context: no
  * token covers more than max(longest piece, 4) bytes of text (4 × that, for NFC), so text
