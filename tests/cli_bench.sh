@@ -69,10 +69,16 @@ if [ -f "$TMP/tiny-k-q4_k_m.gguf" ]; then
 	check "mu info lists q6_K tensors" grep -q '^  output.weight  *q6_K ' "$TMP/info.txt"
 fi
 
-# On 16 layers (llama3.2-1b's count) use_more_bits picks layers 0 1 4 7 10 13 14 15, on 22
-# (tinyllama) 0 1 4 7 10 13 16 19 20 21. Checked on the tensor table alone: a generated
-# Llama-3.2-1B is 800 MB, so a q5_k_m file is written for a shape of that depth only in
-# bench/run.sh. Here the rule is checked in the tiny-k file above and its help text.
+# Deeper: stories15m (6 layers, width 288, ffn 768) keeps ffn_down as a real K tensor (rows of
+# 768 = 3 x 256) while every 288-wide matrix falls back to q8_0. use_more_bits(i, 6) holds for
+# i = 2 ((2 - 0) % 3 == 2) and i = 5 (>= 7*6/8 = 5) only.
+"$MU" gen-model --arch llama --shape stories15m --type q4_k_m --seed 1 -o "$TMP/s15.gguf" 2>"$TMP/gen.err" ||
+	bad "gen-model stories15m q4_k_m: $(cat "$TMP/gen.err")"
+types "$TMP/s15.gguf" >"$TMP/s15.types"
+got=$(grep '^blk\.[0-9]*\.ffn_down\.weight ' "$TMP/s15.types" | sed 's/^blk\.\([0-9]*\)\.ffn_down\.weight /\1:/' | sort -n | tr '\n' ' ')
+check "stories15m q4_k_m: ffn_down q6_K in layers 2 and 5 ($got)" [ "$got" = "0:q4_k 1:q4_k 2:q6_k 3:q4_k 4:q4_k 5:q6_k " ]
+check "stories15m q4_k_m: attn_v (288 wide) falls back to q8_0" has "$TMP/s15.types" blk.2.attn_v.weight q8_0
+check "stories15m q4_k_m: tied token_embd falls back to q8_0" has "$TMP/s15.types" token_embd.weight q8_0
 check "gen-model --help states the mix rule" sh -c "'$MU' gen-model --help | grep -q 'i < n/8 or i >= 7n/8 or (i - n/8) % 3 == 2'"
 
 # 2. gen-model stays a pure function of its arguments for K types.
@@ -161,7 +167,7 @@ export MEMBW
 if MU=$MU MEMBW_SIZE=64M sh bench/compare.sh -t 1 -p 8 -n 8 -r 2 "$TMP/tiny-km.gguf" >"$TMP/cmp.txt" 2>"$TMP/cmp.err"; then
 	check "compare.sh: a pp8 row" grep -Eq '^tiny-km +1 +pp8 +[0-9.]+ ± [0-9.]+ +— ' "$TMP/cmp.txt"
 	check "compare.sh: a tg8 row with a bound" grep -Eq '^tiny-km +1 +tg8 +[0-9.]+ ± [0-9.]+ +— +— +[0-9.]+ +[0-9]+% +—$' "$TMP/cmp.txt"
-	check "compare.sh: membw and load average noted" sh -c "grep -q '^membw (64M buffer' '$TMP/cmp.txt' && grep -q 'load average before' '$TMP/cmp.txt'"
+	check "compare.sh: membw and load average noted" sh -c "grep -q '^membw before (64M buffer' '$TMP/cmp.txt' && grep -q '^membw after (64M buffer' '$TMP/cmp.txt' && grep -q 'load average before' '$TMP/cmp.txt'"
 else
 	bad "compare.sh without LLAMA_BENCH: $(tail -n 5 "$TMP/cmp.err")"
 fi
