@@ -54,13 +54,15 @@ struct mu_type_kernels {
 	enum mu_act_kind act;
 	mu_matvec_fn matvec;
 	mu_matmul_fn matmul;
-	/* Widen/dequantize one row of n elements to f32 (embedding lookup, tests). */
+	/* dequant_row and quantize_row work on one row at a time (an embedding row per token,
+	 * model writers, tests), so only the reference tables have them: SIMD paths leave both
+	 * NULL, and callers take them from mu_kernels_ref().
+	 * Widen/dequantize one row of n elements to f32. */
 	void (*dequant_row)(const void *src, float *dst, size_t n);
 	/* Quantize/narrow one f32 row of n elements into this type (model writers, tests).
 	 * For Q4_0 the rule is: per block, m = the signed value with the largest magnitude
 	 * (first one on ties); d = m / -8.0f; id = d != 0 ? 1/d : 0; q = min(15, trunc(x*id + 8.5f)),
-	 * stored with f16(d) — ggml's reference quantizer. Q8_0 uses the activation rule above.
-	 * Only the reference path's quantize_row is used; SIMD paths may leave it NULL. */
+	 * stored with f16(d) — ggml's reference quantizer. Q8_0 uses the activation rule above. */
 	void (*quantize_row)(const float *src, void *dst, size_t n);
 };
 

@@ -174,52 +174,6 @@ TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, c
 			out[(size_t)t * ldo + (size_t)r] = fold2x8(acc[r][t][0], acc[r][t][1]);
 }
 
-TGT INLINE void fmatmul(enum fkind k, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs,
-			size_t n, float *out, size_t ldo, size_t nt, size_t r0, size_t r1)
-{
-	size_t r = r0;
-	for (; r + MM_R <= r1; r += MM_R) {
-		size_t t = 0;
-		for (; t + MM_T <= nt; t += MM_T)
-			ftile(k, MM_R, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
-		for (; t < nt; t++)
-			ftile(k, MM_R, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
-	}
-	for (; r < r1; r++) {
-		size_t t = 0;
-		for (; t + MM_T <= nt; t += MM_T)
-			ftile(k, 1, MM_T, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
-		for (; t < nt; t++)
-			ftile(k, 1, 1, w + r * rb, rb, x + t * xs, xs, n, out + t * ldo + r, ldo, 0);
-	}
-}
-
-TGT INLINE void fmatvec(enum fkind k, const uint8_t *w, size_t rb, const void *x, size_t n,
-			float *out, size_t r0, size_t r1)
-{
-	size_t r = r0;
-	for (; r + MV_R <= r1; r += MV_R)
-		ftile(k, MV_R, 1, w + r * rb, rb, x, 0, n, out + r, 0, r + 2 * MV_R <= r1 ? MV_R * rb : 0);
-	for (; r < r1; r++)
-		ftile(k, 1, 1, w + r * rb, rb, x, 0, n, out + r, 0, 0);
-}
-
-#define FLOAT_KERNELS(suffix, kind)                                                                \
-	TGT static void matvec_##suffix(const uint8_t *w, size_t rb, const void *x, size_t n,         \
-					float *out, size_t r0, size_t r1)                             \
-	{                                                                                          \
-		fmatvec(kind, w, rb, x, n, out, r0, r1);                                           \
-	}                                                                                          \
-	TGT static void matmul_##suffix(const uint8_t *w, size_t rb, const void *x, size_t xs,        \
-					size_t n, float *out, size_t ldo, size_t nt, size_t r0,       \
-					size_t r1)                                                    \
-	{                                                                                          \
-		fmatmul(kind, w, rb, x, xs, n, out, ldo, nt, r0, r1);                              \
-	}
-FLOAT_KERNELS(f32, FK_F32)
-FLOAT_KERNELS(f16, FK_F16)
-FLOAT_KERNELS(bf16, FK_BF16)
-
 /* ---- quantized rows ----------------------------------------------------------------------- */
 
 /* 16 blocks' quants in the duo layout: lo[i] holds quants 0..15 of blocks i and 8+i (one per
@@ -436,19 +390,6 @@ TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uin
 	}
 }
 
-/* Decode streams the weights once: each pass asks for the same group of the rows one pass
- * ahead (pf bytes further), which the caller only does while those rows are in its range. */
-TGT INLINE void prefetch_group(int R, const uint8_t *const *wp, size_t pf, size_t bsz)
-{
-#pragma GCC unroll 4
-	for (int r = 0; r < R; r++) {
-		const uint8_t *p = wp[r] + pf;
-		for (size_t off = 0; off < GROUP * bsz; off += 64)
-			_mm_prefetch((const char *)(p + off), _MM_HINT_T0);
-		_mm_prefetch((const char *)(p + GROUP * bsz - 1), _MM_HINT_T0);
-	}
-}
-
 /* Rows 0..R-1 of w times activations 0..T-1 of x (stride xs), nb blocks each; pf as above. */
 TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs,
 		      size_t nb, float *out, size_t ldo, size_t pf)
@@ -470,7 +411,7 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 		for (int t = 0; t < T; t++)
 			xp[t] = x + (size_t)t * xs + g * Q8_0_BYTES;
 		if (pf)
-			prefetch_group(R, wp, pf, bsz);
+			mu_prefetch_rows(R, wp, pf, GROUP * bsz);
 		qgroup(q4, R, T, wp, xp, acc, 0, GROUP);
 	}
 	if (g < nb) {
@@ -497,55 +438,6 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 		for (int t = 0; t < T; t++)
 			out[(size_t)t * ldo + (size_t)r] = fold2x8(acc[r][t][0], acc[r][t][1]);
 }
-
-TGT INLINE void qmatmul(int q4, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs, size_t n,
-			float *out, size_t ldo, size_t nt, size_t r0, size_t r1)
-{
-	assert(n % MU_QK8_0 == 0);
-	const size_t nb = n / MU_QK8_0;
-	size_t r = r0;
-	for (; r + MM_R <= r1; r += MM_R) {
-		size_t t = 0;
-		for (; t + MM_T <= nt; t += MM_T)
-			qtile(q4, MM_R, MM_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
-		for (; t < nt; t++)
-			qtile(q4, MM_R, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
-	}
-	for (; r < r1; r++) {
-		size_t t = 0;
-		for (; t + MM_T <= nt; t += MM_T)
-			qtile(q4, 1, MM_T, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
-		for (; t < nt; t++)
-			qtile(q4, 1, 1, w + r * rb, rb, x + t * xs, xs, nb, out + t * ldo + r, ldo, 0);
-	}
-}
-
-TGT INLINE void qmatvec(int q4, const uint8_t *w, size_t rb, const void *x, size_t n, float *out,
-			size_t r0, size_t r1)
-{
-	assert(n % MU_QK8_0 == 0);
-	const size_t nb = n / MU_QK8_0;
-	size_t r = r0;
-	for (; r + MV_R <= r1; r += MV_R)
-		qtile(q4, MV_R, 1, w + r * rb, rb, x, 0, nb, out + r, 0, r + 2 * MV_R <= r1 ? MV_R * rb : 0);
-	for (; r < r1; r++)
-		qtile(q4, 1, 1, w + r * rb, rb, x, 0, nb, out + r, 0, 0);
-}
-
-#define QUANT_KERNELS(suffix, q4)                                                                  \
-	TGT static void matvec_##suffix(const uint8_t *w, size_t rb, const void *x, size_t n,         \
-					float *out, size_t r0, size_t r1)                             \
-	{                                                                                          \
-		qmatvec(q4, w, rb, x, n, out, r0, r1);                                             \
-	}                                                                                          \
-	TGT static void matmul_##suffix(const uint8_t *w, size_t rb, const void *x, size_t xs,        \
-					size_t n, float *out, size_t ldo, size_t nt, size_t r0,       \
-					size_t r1)                                                    \
-	{                                                                                          \
-		qmatmul(q4, w, rb, x, xs, n, out, ldo, nt, r0, r1);                                \
-	}
-QUANT_KERNELS(q8_0, 0)
-QUANT_KERNELS(q4_0, 1)
 
 /* ---- Q8_0 activations ----------------------------------------------------------------------
  * The reference's rule lane by lane: amax by vmaxps with the running maximum as the second
@@ -587,22 +479,6 @@ TGT static void quantize_q8_0(const float *x, uint8_t *dst, size_t n)
 		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
 		_mm256_storeu_si256((__m256i *)(dst + 2), _mm256_permutevar8x32_epi32(p, order));
 	}
-}
-
-TGT static void act_prepare_avx2(enum mu_act_kind k, const float *x, void *out, size_t n)
-{
-	switch (k) {
-	case MU_ACT_F32:
-		memcpy(out, x, n * sizeof(float));
-		return;
-	case MU_ACT_Q8_0:
-		quantize_q8_0(x, out, n);
-		return;
-	case MU_ACT_Q8_K:
-		mu_quantize_q8_k_avx2(x, out, n);
-		return;
-	}
-	assert(0 && "unknown activation kind");
 }
 
 /* ---- dot and axpy ------------------------------------------------------------------------- */
@@ -647,48 +523,12 @@ TGT static void axpy_avx2(float *y, float a, const void *v, enum mu_dtype vt, si
 	}
 }
 
-/* ---- the table ---------------------------------------------------------------------------- */
+/* ---- drivers and tables ------------------------------------------------------------------- */
 
-/* Widening and dequantization (embedding rows) are the reference's: one row per token. */
-#define REF_DEQUANT(suffix, type)                                                                  \
-	static void dequant_##suffix(const void *src, float *dst, size_t n)                        \
-	{                                                                                          \
-		mu_kernels_ref(type)->dequant_row(src, dst, n);                                    \
-	}
-REF_DEQUANT(f32, MU_DTYPE_F32)
-REF_DEQUANT(f16, MU_DTYPE_F16)
-REF_DEQUANT(bf16, MU_DTYPE_BF16)
-REF_DEQUANT(q8_0, MU_DTYPE_Q8_0)
-REF_DEQUANT(q4_0, MU_DTYPE_Q4_0)
-
-static const struct mu_type_kernels kernels_f32 = {
-	MU_ACT_F32, matvec_f32, matmul_f32, dequant_f32, NULL,
-};
-static const struct mu_type_kernels kernels_f16 = {
-	MU_ACT_F32, matvec_f16, matmul_f16, dequant_f16, NULL,
-};
-static const struct mu_type_kernels kernels_bf16 = {
-	MU_ACT_F32, matvec_bf16, matmul_bf16, dequant_bf16, NULL,
-};
-static const struct mu_type_kernels kernels_q8_0 = {
-	MU_ACT_Q8_0, matvec_q8_0, matmul_q8_0, dequant_q8_0, NULL,
-};
-static const struct mu_type_kernels kernels_q4_0 = {
-	MU_ACT_Q8_0, matvec_q4_0, matmul_q4_0, dequant_q4_0, NULL,
-};
-
-static const struct mu_type_kernels *types_avx2(enum mu_dtype t)
-{
-	switch (t) {
-	case MU_DTYPE_F32: return &kernels_f32;
-	case MU_DTYPE_F16: return &kernels_f16;
-	case MU_DTYPE_BF16: return &kernels_bf16;
-	case MU_DTYPE_Q8_0: return &kernels_q8_0;
-	case MU_DTYPE_Q4_0: return &kernels_q4_0;
-	default: return mu_kq_avx2(t);
-	}
-}
-
-const struct mu_kernel_path mu_path_avx2 = {
-	"avx2", types_avx2, act_prepare_avx2, dot_f32_avx2, axpy_avx2,
-};
+#define PATH_NAME "avx2"
+#define PATH_TABLE mu_path_avx2
+#define PATH_KQ mu_kq_avx2
+#define PATH_Q8_K mu_quantize_q8_k_avx2
+#define PATH_DOT dot_f32_avx2
+#define PATH_AXPY axpy_avx2
+#include "engine/kernels_drive.h"

@@ -7,6 +7,9 @@
  *   kernels_kq_avx2.c  AVX2 twins of kernels_kq_ref.c
  *   kernels_avx512.c, kernels_kq_avx512.c  the same for AVX-512
  *   kernels.c          CPU feature detection and the choice of the active path
+ *   kernels_drive.h, kernels_kq_drive.h
+ *                      what the SIMD paths share (tile loops, activation dispatch, tables);
+ *                      templates included once at the end of each SIMD file
  * SIMD files compile with the normal flags and mark each function with MU_TARGET_AVX2 or
  * MU_TARGET_AVX512, so the build needs no per-file flags and the binary runs on any x86-64:
  * a SIMD function is only reached through its path table, which mu_kpath_get hands out only
@@ -15,10 +18,37 @@
 #ifndef MU_ENGINE_KERNELS_IMPL_H
 #define MU_ENGINE_KERNELS_IMPL_H
 
+#include <xmmintrin.h>
+
 #include "engine/kernels.h"
 
 #define MU_TARGET_AVX2 __attribute__((target("avx2,f16c")))
 #define MU_TARGET_AVX512 __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+
+/* The reference matmul of a type: each activation through its matvec, so every element has
+ * the matvec's bits. */
+#define MU_REF_MATMUL(name, matvec)                                                                \
+	static void name(const uint8_t *w, size_t row_bytes, const void *x, size_t x_stride, size_t n, \
+			 float *out, size_t ldo, size_t nt, size_t r0, size_t r1)                      \
+	{                                                                                          \
+		for (size_t t = 0; t < nt; t++)                                                    \
+			matvec(w, row_bytes, (const uint8_t *)x + t * x_stride, n, out + t * ldo, r0, r1); \
+	}
+
+/* Decode streams the weights once: a matvec pass asks for the bytes the next pass will read
+ * (pf bytes further) of each of its R rows, which the caller only does while those rows are
+ * in its range. SSE prefetches: any x86-64, so every path uses this one. */
+static inline __attribute__((always_inline)) void mu_prefetch_rows(int R, const uint8_t *const *wp, size_t pf,
+								    size_t bytes)
+{
+#pragma GCC unroll 8
+	for (int r = 0; r < R; r++) {
+		const uint8_t *p = wp[r] + pf;
+		for (size_t off = 0; off < bytes; off += 64)
+			_mm_prefetch((const char *)(p + off), _MM_HINT_T0);
+		_mm_prefetch((const char *)(p + bytes - 1), _MM_HINT_T0);
+	}
+}
 
 extern const struct mu_kernel_path mu_path_ref;
 extern const struct mu_kernel_path mu_path_avx2;

@@ -257,73 +257,6 @@ KQ_INLINE void kq6_row(const uint8_t *row, const uint8_t *const xs[4], size_t nt
 		res[t] = fold16(acc[t][0], acc[t][1]);
 }
 
-/* ---- matvec and matmul ------------------------------------------------------------------------ */
-
-enum kq_kind { KQ4, KQ5, KQ6 };
-
-KQ_INLINE void kq_row(enum kq_kind kind, const uint8_t *row, const uint8_t *const xs[4], size_t nt,
-		      size_t nb, float res[4])
-{
-	if (kind == KQ6)
-		kq6_row(row, xs, nt, nb, res);
-	else
-		kq45_row(row, kind == KQ5, xs, nt, nb, res);
-}
-
-#define ROW_BATCH 8 /* rows whose weights stay in cache while every activation passes */
-
-KQ_INLINE void kq_matmul(enum kq_kind kind, const uint8_t *w, size_t row_bytes, const void *x,
-			 size_t x_stride, size_t n, float *out, size_t ldo, size_t nt, size_t r0, size_t r1)
-{
-	assert(n % MU_QK_K == 0);
-	const size_t nb = n / MU_QK_K;
-	for (size_t rb = r0; rb < r1; rb += ROW_BATCH) {
-		size_t re = r1 - rb < ROW_BATCH ? r1 : rb + ROW_BATCH;
-		for (size_t t0 = 0; t0 < nt; t0 += 4) {
-			size_t tn = nt - t0 < 4 ? nt - t0 : 4;
-			const uint8_t *xs[4];
-			for (size_t t = 0; t < 4; t++)
-				xs[t] = (const uint8_t *)x + (t0 + (t < tn ? t : 0)) * x_stride;
-			for (size_t r = rb; r < re; r++) {
-				float res[4];
-				switch (tn) {
-				case 1: kq_row(kind, w + r * row_bytes, xs, 1, nb, res); break;
-				case 2: kq_row(kind, w + r * row_bytes, xs, 2, nb, res); break;
-				case 3: kq_row(kind, w + r * row_bytes, xs, 3, nb, res); break;
-				default: kq_row(kind, w + r * row_bytes, xs, 4, nb, res); break;
-				}
-				for (size_t t = 0; t < tn; t++)
-					out[(t0 + t) * ldo + r] = res[t];
-			}
-		}
-	}
-}
-
-#define KQ_FUNCS(suffix, kind, ty)                                                                   \
-	MU_TARGET_AVX2 static void matmul_##suffix(const uint8_t *w, size_t row_bytes, const void *x,   \
-						   size_t x_stride, size_t n, float *out, size_t ldo,      \
-						   size_t nt, size_t r0, size_t r1)                        \
-	{                                                                                            \
-		kq_matmul(kind, w, row_bytes, x, x_stride, n, out, ldo, nt, r0, r1);                 \
-	}                                                                                            \
-	MU_TARGET_AVX2 static void matvec_##suffix(const uint8_t *w, size_t row_bytes, const void *x,   \
-						   size_t n, float *out, size_t r0, size_t r1)             \
-	{                                                                                            \
-		kq_matmul(kind, w, row_bytes, x, 0, n, out, 0, 1, r0, r1);                           \
-	}                                                                                            \
-	static void dequant_##suffix(const void *src, float *dst, size_t n)                          \
-	{                                                                                            \
-		mu_kq_ref(MU_DTYPE_##ty##_K)->dequant_row(src, dst, n);                              \
-	}                                                                                            \
-	static void quantize_##suffix(const float *src, void *dst, size_t n)                         \
-	{                                                                                            \
-		mu_kq_ref(MU_DTYPE_##ty##_K)->quantize_row(src, dst, n);                             \
-	}
-
-KQ_FUNCS(q4_k, KQ4, Q4)
-KQ_FUNCS(q5_k, KQ5, Q5)
-KQ_FUNCS(q6_k, KQ6, Q6)
-
 /* ---- Q8_K activations: the reference's operations, 8 lanes at a time -------------------------
  * amax: vmaxps(a, amax) returns amax when a is NaN, as the reference's "if (a > amax)" does;
  * the lanes then hold no NaN, so their maximum is the same in any order. Rounding adds
@@ -370,24 +303,8 @@ MU_TARGET_AVX2 void mu_quantize_q8_k_avx2(const float *x, void *out, size_t n)
 	}
 }
 
-/* ---- the table -------------------------------------------------------------------------------- */
+/* ---- matvec, matmul and the table ----------------------------------------------------------- */
 
-static const struct mu_type_kernels kernels_q4_k = {
-	MU_ACT_Q8_K, matvec_q4_k, matmul_q4_k, dequant_q4_k, quantize_q4_k,
-};
-static const struct mu_type_kernels kernels_q5_k = {
-	MU_ACT_Q8_K, matvec_q5_k, matmul_q5_k, dequant_q5_k, quantize_q5_k,
-};
-static const struct mu_type_kernels kernels_q6_k = {
-	MU_ACT_Q8_K, matvec_q6_k, matmul_q6_k, dequant_q6_k, quantize_q6_k,
-};
-
-const struct mu_type_kernels *mu_kq_avx2(enum mu_dtype t)
-{
-	switch (t) {
-	case MU_DTYPE_Q4_K: return &kernels_q4_k;
-	case MU_DTYPE_Q5_K: return &kernels_q5_k;
-	case MU_DTYPE_Q6_K: return &kernels_q6_k;
-	default: return NULL;
-	}
-}
+#define KQ_TGT MU_TARGET_AVX2
+#define KQ_GETTER mu_kq_avx2
+#include "engine/kernels_kq_drive.h"

@@ -218,17 +218,9 @@ static void matvec_q6_k(const uint8_t *w, size_t row_bytes, const void *x, size_
 		out[r] = row_dot_q6(w + r * row_bytes, x, n / MU_QK_K);
 }
 
-/* Matmul: each activation through the matvec, so every element has the matvec's bits. */
-#define REF_MATMUL(name, matvec)                                                                   \
-	static void name(const uint8_t *w, size_t row_bytes, const void *x, size_t x_stride, size_t n, \
-			 float *out, size_t ldo, size_t nt, size_t r0, size_t r1)                      \
-	{                                                                                          \
-		for (size_t t = 0; t < nt; t++)                                                    \
-			matvec(w, row_bytes, (const uint8_t *)x + t * x_stride, n, out + t * ldo, r0, r1); \
-	}
-REF_MATMUL(matmul_q4_k, matvec_q4_k)
-REF_MATMUL(matmul_q5_k, matvec_q5_k)
-REF_MATMUL(matmul_q6_k, matvec_q6_k)
+MU_REF_MATMUL(matmul_q4_k, matvec_q4_k)
+MU_REF_MATMUL(matmul_q5_k, matvec_q5_k)
+MU_REF_MATMUL(matmul_q6_k, matvec_q6_k)
 
 /* ---- dequantization ------------------------------------------------------------------------
  * Q4_K, Q5_K: value = (d * (float)sc_j) * (float)q - dmin * (float)m_j, each operation

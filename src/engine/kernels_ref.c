@@ -325,19 +325,11 @@ static void matvec_q4_0(const uint8_t *w, size_t row_bytes, const void *x, size_
 		out[r] = row_dot_q4_0(w + r * row_bytes, x, n / MU_QK4_0);
 }
 
-/* Matmul: each activation through the matvec, so every element has the matvec's bits. */
-#define REF_MATMUL(name, matvec)                                                                   \
-	static void name(const uint8_t *w, size_t row_bytes, const void *x, size_t x_stride, size_t n, \
-			 float *out, size_t ldo, size_t nt, size_t r0, size_t r1)                      \
-	{                                                                                          \
-		for (size_t t = 0; t < nt; t++)                                                    \
-			matvec(w, row_bytes, (const uint8_t *)x + t * x_stride, n, out + t * ldo, r0, r1); \
-	}
-REF_MATMUL(matmul_f32, matvec_f32)
-REF_MATMUL(matmul_f16, matvec_f16)
-REF_MATMUL(matmul_bf16, matvec_bf16)
-REF_MATMUL(matmul_q8_0, matvec_q8_0)
-REF_MATMUL(matmul_q4_0, matvec_q4_0)
+MU_REF_MATMUL(matmul_f32, matvec_f32)
+MU_REF_MATMUL(matmul_f16, matvec_f16)
+MU_REF_MATMUL(matmul_bf16, matvec_bf16)
+MU_REF_MATMUL(matmul_q8_0, matvec_q8_0)
+MU_REF_MATMUL(matmul_q4_0, matvec_q4_0)
 
 /* ---- activations and the table ------------------------------------------------------------ */
 
@@ -349,7 +341,7 @@ size_t mu_act_size(enum mu_act_kind k, size_t n)
 	case MU_ACT_Q8_0:
 		return n % MU_QK8_0 == 0 ? n / MU_QK8_0 * Q8_0_BYTES : 0;
 	case MU_ACT_Q8_K:
-		return n % 256 == 0 ? n / 256 * 292 : 0;
+		return n % MU_QK_K == 0 ? n / MU_QK_K * sizeof(struct mu_block_q8_k) : 0;
 	}
 	return 0;
 }

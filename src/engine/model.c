@@ -201,6 +201,7 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 	uint32_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
 	if ((rc = bind_weight(g, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd, &bytes, err)))
 		return rc;
+	m->embd_row = mu_kernels_ref(m->tok_embd.type)->dequant_row;
 	if (gguf_find_tensor(g, "output.weight")) {
 		if ((rc = bind_weight(g, "output.weight", hp->n_embd, hp->n_vocab, &m->output, &bytes, err)))
 			return rc;
@@ -527,8 +528,8 @@ static void row_embed(const struct fwd *f, uint32_t t)
 	const struct mu_ctx *c = f->c;
 	const struct mu_model *m = c->m;
 	uint32_t half = m->hp.rope_dim / 2;
-	m->tok_embd.k->dequant_row(m->tok_embd.data + (size_t)f->tokens[t] * m->tok_embd.row_bytes,
-				   c->x + (size_t)t * m->hp.n_embd, m->hp.n_embd);
+	m->embd_row(m->tok_embd.data + (size_t)f->tokens[t] * m->tok_embd.row_bytes,
+		    c->x + (size_t)t * m->hp.n_embd, m->hp.n_embd);
 	for (uint32_t i = 0; i < half; i++) {
 		double angle = (double)(f->p0 + t) * c->inv_freq[i];
 		c->rope_cos[(size_t)t * half + i] = (float)mu_cos(angle);

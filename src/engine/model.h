@@ -72,6 +72,8 @@ struct mu_model {
 	struct mu_weight tok_embd;
 	struct mu_weight output;        /* == tok_embd when tied */
 	int tied_output;
+	/* The reference's dequantizer of tok_embd's type: one embedding row per token. */
+	void (*embd_row)(const void *src, float *dst, size_t n);
 	const float *output_norm;
 	const float *rope_freqs;        /* rope_dim/2 factors, or NULL */
 	uint64_t weight_bytes;          /* bytes of all tensors the forward pass reads */
