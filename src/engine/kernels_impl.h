@@ -25,6 +25,28 @@
 #define MU_TARGET_AVX2 __attribute__((target("avx2,f16c")))
 #define MU_TARGET_AVX512 __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
+/* The canonical pairwise fold of the 16 lanes: for s = 8, 4, 2, 1: acc[l] = acc[l] + acc[l + s]
+ * for l < s. Returns acc[0]. */
+static inline float mu_lanes_fold(float acc[MU_LANES])
+{
+	for (size_t s = MU_LANES / 2; s > 0; s /= 2)
+		for (size_t l = 0; l < s; l++)
+			acc[l] = acc[l] + acc[l + s];
+	return acc[0];
+}
+
+/* Round half to even for |v| < 2^22: v + 1.5 * 2^23 lands where the float spacing is 1, so the
+ * default rounding mode (to nearest, ties to even) rounds v there, and the difference of the
+ * bit patterns is that integer. Outside that range (NaN or infinite input) the result is still
+ * a defined int32, which callers clamp. */
+int32_t mu_round_bits(float v);
+
+/* The activation rule of Q8_0 and Q8_K for one block of n values (docs/determinism.md):
+ * amax = max |x_i| (NaN ignored); d = amax / 127; id = d != 0 ? 1/d : 0;
+ * q_i = round-half-even(x_i * id) clamped to [-127, 127] (a no-op for finite input). Returns d;
+ * the caller stores it (Q8_0 as f16, Q8_K as f32). */
+float mu_q8_block(const float *x, size_t n, int8_t *q);
+
 /* The reference matmul of a type: each activation through its matvec, so every element has
  * the matvec's bits. */
 #define MU_REF_MATMUL(name, matvec)                                                                \

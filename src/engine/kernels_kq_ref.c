@@ -34,26 +34,6 @@ static_assert(MU_QK_K == 256 && MU_LANES == 16, "super-blocks of 256, 16 lanes")
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-/* Pairwise fold of the 16 lanes: for s = 8, 4, 2, 1: acc[l] = acc[l] + acc[l + s]. */
-static float lanes_fold(float acc[MU_LANES])
-{
-	for (size_t s = MU_LANES / 2; s > 0; s /= 2)
-		for (size_t l = 0; l < s; l++)
-			acc[l] = acc[l] + acc[l + s];
-	return acc[0];
-}
-
-/* Round half to even for |v| < 2^22: v + 1.5*2^23 lands where the float spacing is 1, so the
- * default rounding mode rounds v there, and the difference of the bit patterns is that integer
- * (the same technique as the Q8_0 quantizer). Outside that range (only NaN or infinite input
- * reaches here unclamped) the result is still a defined int32, which the callers clamp. */
-#define ROUND_MAGIC 0x1.8p+23f
-
-static int32_t round_bits(float v)
-{
-	return (int32_t)(mu_f32_bits(v + ROUND_MAGIC) - mu_f32_bits(ROUND_MAGIC));
-}
-
 /* The 6-bit scales and mins of Q4_K and Q5_K, unpacked from their 12 bytes. */
 static void unpack_scales(const uint8_t s[static 12], uint8_t sc[static 8], uint8_t m[static 8])
 {
@@ -102,26 +82,13 @@ static inline int32_t q6_quant(const uint8_t *blk, size_t i)
 
 static void quantize_block_q8_k(const float *x, uint8_t *dst)
 {
-	float amax = 0.0f;
-	for (size_t i = 0; i < MU_QK_K; i++) {
-		float a = mu_bits_f32(mu_f32_bits(x[i]) & 0x7fffffffu);
-		if (a > amax)
-			amax = a;
-	}
-	float d = amax / 127.0f;
-	float id = d != 0.0f ? 1.0f / d : 0.0f;
-	lef32_store(dst, d);
+	int8_t q[MU_QK_K];
+	lef32_store(dst, mu_q8_block(x, MU_QK_K, q));
+	memcpy(dst + 4, q, MU_QK_K);
 	for (size_t g = 0; g < MU_QK_K / 16; g++) {
 		int32_t sum = 0;
-		for (size_t i = 16 * g; i < 16 * g + 16; i++) {
-			int32_t q = round_bits(x[i] * id);
-			if (q > 127)
-				q = 127;
-			if (q < -127)
-				q = -127;
-			dst[4 + i] = (uint8_t)(int8_t)q;
-			sum += q;
-		}
+		for (size_t i = 16 * g; i < 16 * g + 16; i++)
+			sum += q[i];
 		le16_store(dst + 4 + MU_QK_K + 2 * g, (uint16_t)(int16_t)sum); /* |sum| <= 2032 */
 	}
 }
@@ -173,7 +140,7 @@ static float row_dot_q45(const uint8_t *row, const uint8_t *xq, size_t nb, int f
 		float pm = (float)msum * c;
 		acc[b % MU_LANES] = acc[b % MU_LANES] + (pi - pm);
 	}
-	return lanes_fold(acc);
+	return mu_lanes_fold(acc);
 }
 
 static float row_dot_q6(const uint8_t *row, const uint8_t *xq, size_t nb)
@@ -191,7 +158,7 @@ static float row_dot_q6(const uint8_t *row, const uint8_t *xq, size_t nb)
 		float a = mu_f16_to_f32(le16_load(row + 208)) * lef32_load(xq);
 		acc[b % MU_LANES] = acc[b % MU_LANES] + (float)isum * a;
 	}
-	return lanes_fold(acc);
+	return mu_lanes_fold(acc);
 }
 
 static void matvec_q4_k(const uint8_t *w, size_t row_bytes, const void *x, size_t n, float *out,
@@ -275,7 +242,7 @@ static int32_t round_clamp(float v, int32_t lo, int32_t hi, int32_t if_nan)
 		return lo;
 	if (v >= (float)hi)
 		return hi;
-	return round_bits(v);
+	return mu_round_bits(v);
 }
 
 /* The smallest integer >= v, clamped to [0, hi]; NaN gives 0. */
@@ -285,7 +252,7 @@ static int32_t ceil_clamp(float v, int32_t hi)
 		return 0;
 	if (v >= (float)hi)
 		return hi;
-	int32_t r = round_bits(v);
+	int32_t r = mu_round_bits(v);
 	return (float)r < v ? r + 1 : r;
 }
 

@@ -41,15 +41,6 @@ static inline void lanes_madd(float acc[MU_LANES], const float *w, const float *
 		acc[l] = acc[l] + w[l] * x[l];
 }
 
-/* Pairwise fold: for s = 8, 4, 2, 1: acc[l] = acc[l] + acc[l + s] for l < s. Returns acc[0]. */
-static inline float lanes_fold(float acc[MU_LANES])
-{
-	for (size_t s = MU_LANES / 2; s > 0; s /= 2)
-		for (size_t l = 0; l < s; l++)
-			acc[l] = acc[l] + acc[l + s];
-	return acc[0];
-}
-
 float mu_dot_f32(const float *a, const float *b, size_t n)
 {
 	float acc[MU_LANES] = {0}; /* +0.0f */
@@ -58,7 +49,7 @@ float mu_dot_f32(const float *a, const float *b, size_t n)
 		lanes_madd(acc, a + i, b + i, MU_LANES);
 	if (i < n)
 		lanes_madd(acc, a + i, b + i, n - i);
-	return lanes_fold(acc);
+	return mu_lanes_fold(acc);
 }
 
 float mu_sumsq_f32(const float *a, size_t n)
@@ -101,7 +92,7 @@ static inline float row_dot_widened(const uint8_t *row, size_t elem_bytes, const
 		widen(row + i * elem_bytes, w, n - i);
 		lanes_madd(acc, w, x + i, n - i);
 	}
-	return lanes_fold(acc);
+	return mu_lanes_fold(acc);
 }
 
 static void matvec_f32(const uint8_t *w, size_t row_bytes, const void *x, size_t n, float *out,
@@ -160,36 +151,38 @@ static void quantize_bf16(const float *src, void *dst, size_t n)
 }
 
 /* ---- Q8_0 quantization (activations and Q8_0 weights) --------------------------------------
- * amax = max |x_i|; d = amax / 127; id = d != 0 ? 1/d : 0; q_i = round-half-even(x_i * id).
- * The rounding adds and subtracts 1.5 * 2^23: for |v| < 2^22 the sum lands where the float
- * spacing is 1, so the default rounding mode (to nearest, ties to even) rounds v there, and
- * bits(v + 1.5*2^23) - bits(1.5*2^23) is that integer. Clamping to +-127 is a no-op for finite
- * input (|x_i * id| <= 127 * (1 + 2^-22)) and keeps NaN or infinite input defined. */
+ * mu_q8_block's rule, d stored as f16. The rounding adds and subtracts 1.5 * 2^23 (see
+ * mu_round_bits). Clamping to +-127 is a no-op for finite input (|x_i * id| <= 127 * (1 + 2^-22))
+ * and keeps NaN or infinite input defined. */
 #define ROUND_MAGIC 0x1.8p+23f
 
-static int8_t round_q8(float v)
+int32_t mu_round_bits(float v)
 {
-	int32_t q = (int32_t)(mu_f32_bits(v + ROUND_MAGIC) - mu_f32_bits(ROUND_MAGIC));
-	if (q > 127)
-		q = 127;
-	if (q < -127)
-		q = -127;
-	return (int8_t)q;
+	return (int32_t)(mu_f32_bits(v + ROUND_MAGIC) - mu_f32_bits(ROUND_MAGIC));
 }
 
-static void quantize_block_q8_0(const float *x, uint8_t *dst)
+float mu_q8_block(const float *x, size_t n, int8_t *q)
 {
 	float amax = 0.0f;
-	for (size_t i = 0; i < MU_QK8_0; i++) {
+	for (size_t i = 0; i < n; i++) {
 		float a = mu_bits_f32(mu_f32_bits(x[i]) & 0x7fffffffu);
 		if (a > amax)
 			amax = a;
 	}
 	float d = amax / 127.0f;
 	float id = d != 0.0f ? 1.0f / d : 0.0f;
-	le16_store(dst, mu_f32_to_f16(d));
-	for (size_t i = 0; i < MU_QK8_0; i++)
-		dst[2 + i] = (uint8_t)round_q8(x[i] * id);
+	for (size_t i = 0; i < n; i++) {
+		int32_t v = mu_round_bits(x[i] * id);
+		q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+	}
+	return d;
+}
+
+static void quantize_block_q8_0(const float *x, uint8_t *dst)
+{
+	int8_t q[MU_QK8_0];
+	le16_store(dst, mu_f32_to_f16(mu_q8_block(x, MU_QK8_0, q)));
+	memcpy(dst + 2, q, MU_QK8_0);
 }
 
 void mu_quantize_q8_0(const float *x, struct mu_block_q8_0 *out, size_t n)
@@ -289,7 +282,7 @@ static float row_dot_q8_0(const uint8_t *row, const uint8_t *xq, size_t nb)
 		float dx = mu_f16_to_f32(le16_load(xq));
 		acc[b % MU_LANES] = acc[b % MU_LANES] + (float)isum * (dw * dx);
 	}
-	return lanes_fold(acc);
+	return mu_lanes_fold(acc);
 }
 
 static float row_dot_q4_0(const uint8_t *row, const uint8_t *xq, size_t nb)
@@ -306,7 +299,7 @@ static float row_dot_q4_0(const uint8_t *row, const uint8_t *xq, size_t nb)
 		float dx = mu_f16_to_f32(le16_load(xq));
 		acc[b % MU_LANES] = acc[b % MU_LANES] + (float)isum * (dw * dx);
 	}
-	return lanes_fold(acc);
+	return mu_lanes_fold(acc);
 }
 
 static void matvec_q8_0(const uint8_t *w, size_t row_bytes, const void *x, size_t n, float *out,
