@@ -18,6 +18,7 @@
 #include "enclave/enclave.h"
 #include "enclave/guest.h"
 #include "enclave/sandbox.h"
+#include "engine/kernels.h"
 
 static void usage(FILE *f)
 {
@@ -75,6 +76,12 @@ static int enclave_main(int argc, char **argv)
 		return 2;
 	}
 	int v0 = protocol && !strcmp(protocol, "v0");
+	/* The kernel path (MU_KERNELS or the best this CPU has): every path gives the same bits,
+	 * so the choice is not part of the measurement. */
+	if (mu_kernels_init(NULL, &err) != MU_OK) {
+		fprintf(stderr, "mu-enclave: MU_KERNELS: %s\n", err.msg);
+		return 2;
+	}
 
 	if (mu_enclave_init(&e, config, model, v0, &err) != MU_OK) {
 		fprintf(stderr, "mu-enclave: %s\n", err.msg);

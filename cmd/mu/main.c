@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engine/kernels.h"
 #include "host/cli.h"
 
 struct subcommand {
@@ -46,6 +47,12 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;
+	}
+	/* The kernel path, once for the process: MU_KERNELS or the best this CPU has. */
+	struct mu_error err = {0};
+	if (mu_kernels_init(NULL, &err) != MU_OK) {
+		fprintf(stderr, "mu: MU_KERNELS: %s\n", err.msg);
+		return 2;
 	}
 	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
 		if (!strcmp(argv[1], subcommands[i].name))

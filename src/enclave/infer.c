@@ -117,11 +117,7 @@ enum mu_err mu_infer_setup(struct mu_infer *m, const struct mu_enclave_cfg *cfg,
 			     m->model->hp.n_vocab);
 		goto fail;
 	}
-	m->n_ctx = cfg->n_ctx;
-	if (m->n_ctx == 0)
-		m->n_ctx = m->model->hp.n_ctx_train < MU_ENCLAVE_DEFAULT_CTX ? m->model->hp.n_ctx_train : MU_ENCLAVE_DEFAULT_CTX;
-	if (m->n_ctx == 0)
-		m->n_ctx = 2048; /* as mu run: a model that does not say */
+	m->n_ctx = cfg->n_ctx ? cfg->n_ctx : mu_model_default_ctx(m->model, MU_ENCLAVE_DEFAULT_CTX);
 	/* F16 KV, the default batch, per-thread scratch for this pool */
 	cp = mu_ctx_params_default(m->n_ctx);
 	cp.n_threads = (uint32_t)mu_pool_threads(pool);

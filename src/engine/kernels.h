@@ -69,8 +69,8 @@ struct mu_type_kernels {
 /* A kernel path: one implementation of every kernel, all giving the same bits. */
 enum mu_kpath {
 	MU_KPATH_REF = 0,    /* plain C, the definition of the canonical order */
-	MU_KPATH_AVX2 = 1,   /* AVX2 + F16C (+ AVX-VNNI where present) */
-	MU_KPATH_AVX512 = 2, /* AVX-512 F/BW/VL (+ VNNI, BF16 where present) */
+	MU_KPATH_AVX2 = 1,   /* AVX2 + F16C */
+	MU_KPATH_AVX512 = 2, /* AVX-512 F/BW/VL/DQ + VNNI */
 	MU_KPATH_COUNT = 3,
 };
 
@@ -97,8 +97,9 @@ int mu_kpath_from_name(const char *name);
 
 /* Chooses the active path: name is "ref", "avx2", "avx512" or "auto" (the best this CPU has);
  * NULL reads the environment variable MU_KERNELS (unset or empty means "auto"). Fails with a
- * clear message when the name is unknown or the CPU lacks that path. Safe to call more than
- * once (mu_model_load calls it); the last successful call wins. */
+ * clear message when the name is unknown or the CPU lacks that path. Programs call it once at
+ * start (mu, mu-enclave); a model binds the path active when it is loaded (mu_model.kp), so a
+ * later call changes only models loaded afterwards. */
 enum mu_err mu_kernels_init(const char *name, struct mu_error *err);
 /* The active path (the best available one if mu_kernels_init was never called). */
 const struct mu_kernel_path *mu_kernels(void);

@@ -53,8 +53,8 @@ static const struct gguf_tensor *find_tensor(const struct gguf *g, const char *n
 	return t;
 }
 
-static enum mu_err bind_weight(const struct gguf *g, const char *name, uint32_t n_in, uint32_t n_out,
-			       struct mu_weight *w, uint64_t *bytes, struct mu_error *err)
+static enum mu_err bind_weight(const struct gguf *g, const struct mu_kernel_path *kp, const char *name, uint32_t n_in,
+			       uint32_t n_out, struct mu_weight *w, uint64_t *bytes, struct mu_error *err)
 {
 	const struct gguf_tensor *t = find_tensor(g, name, 1, err);
 	if (!t)
@@ -62,13 +62,13 @@ static enum mu_err bind_weight(const struct gguf *g, const char *name, uint32_t 
 	if (t->n_dims != 2 || t->ne[0] != n_in || t->ne[1] != n_out)
 		return mu_errf(err, MU_ERR_FORMAT, "tensor %s: shape {%llu, %llu} (%u dims), expected {%u, %u}", name,
 			       (unsigned long long)t->ne[0], (unsigned long long)t->ne[1], t->n_dims, n_in, n_out);
-	const struct mu_type_kernels *k = mu_kernels()->type(t->type);
+	const struct mu_type_kernels *k = kp->type(t->type);
 	if (!k)
 		return mu_errf(err, MU_ERR_UNSUPPORTED, "tensor %s: type %s has no kernels in this build", name,
 			       mu_dtype_get(t->type)->name);
 	if (k->act != MU_ACT_F32 && mu_act_size(k->act, n_in) == 0)
 		return mu_errf(err, MU_ERR_FORMAT, "tensor %s: row length %u is not a multiple of %u", name, n_in,
-			       k->act == MU_ACT_Q8_K ? 256u : 32u);
+			       mu_dtype_get(t->type)->block);
 	w->data = t->data;
 	w->type = t->type;
 	w->n_in = n_in;
@@ -169,8 +169,7 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 	uint64_t bytes = 0;
 
 	memset(m, 0, sizeof *m);
-	if ((rc = mu_kernels_init(NULL, err)))
-		return rc;
+	m->kp = mu_kernels();
 	if ((rc = gguf_get_str(g, "general.architecture", &a, &found, err)))
 		return rc;
 	if (!found)
@@ -199,11 +198,11 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 	hp->n_vocab = (uint32_t)te->ne[1];
 
 	uint32_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
-	if ((rc = bind_weight(g, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd, &bytes, err)))
+	if ((rc = bind_weight(g, m->kp, "token_embd.weight", hp->n_embd, hp->n_vocab, &m->tok_embd, &bytes, err)))
 		return rc;
 	m->embd_row = mu_kernels_ref(m->tok_embd.type)->dequant_row;
 	if (gguf_find_tensor(g, "output.weight")) {
-		if ((rc = bind_weight(g, "output.weight", hp->n_embd, hp->n_vocab, &m->output, &bytes, err)))
+		if ((rc = bind_weight(g, m->kp, "output.weight", hp->n_embd, hp->n_vocab, &m->output, &bytes, err)))
 			return rc;
 	} else {
 		m->output = m->tok_embd;
@@ -218,7 +217,7 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 #define W(field, suffix, nin, nout)                                                          \
 	do {                                                                                 \
 		snprintf(name, sizeof name, "blk.%u.%s.weight", l, suffix);                  \
-		if ((rc = bind_weight(g, name, nin, nout, &L->field, &bytes, err)))          \
+		if ((rc = bind_weight(g, m->kp, name, nin, nout, &L->field, &bytes, err)))          \
 			return rc;                                                           \
 	} while (0)
 #define V(field, suffix, n, req)                                                             \
@@ -247,6 +246,12 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 #undef V
 	}
 	m->weight_bytes = bytes;
+	/* A generated token reads every tensor but rope_freqs (read into the run state at init) and
+	 * the embedding table, of which it reads one row, or all of it when it is also the output
+	 * matrix. */
+	uint64_t embd = (uint64_t)m->tok_embd.row_bytes * m->tok_embd.n_out;
+	m->bytes_per_token = bytes - (m->rope_freqs ? (uint64_t)(hp->rope_dim / 2) * sizeof(float) : 0) -
+			     (m->tied_output ? 0 : embd - m->tok_embd.row_bytes);
 	return MU_OK;
 }
 
@@ -318,13 +323,19 @@ static size_t act_row_bytes(const struct mu_model *m, enum mu_act_kind k)
 	return need;
 }
 
+uint32_t mu_model_default_ctx(const struct mu_model *m, uint32_t cap)
+{
+	uint32_t n = m->hp.n_ctx_train < cap ? m->hp.n_ctx_train : cap;
+	return n ? n : 2048;
+}
+
 /* Lays out every buffer in the arena; with a counting arena it only measures. */
 static int ctx_layout(struct mu_ctx *c, const struct mu_model *m, const struct mu_ctx_params *p, struct mu_arena *a)
 {
 	const struct mu_hparams *hp = &m->hp;
 	size_t q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-	size_t nb = p->n_batch < p->n_ctx ? p->n_batch : p->n_ctx;
-	size_t esz = p->kv_type == MU_DTYPE_F16 ? 2 : 4;
+	size_t nb = c->n_batch = p->n_batch < p->n_ctx ? p->n_batch : p->n_ctx;
+	size_t esz = c->kv_elem = p->kv_type == MU_DTYPE_F16 ? 2 : 4;
 	size_t cache = (size_t)hp->n_layer * p->n_ctx * kv_dim * esz;
 #define F(field, n)                                                                          \
 	do {                                                                                 \
@@ -390,20 +401,15 @@ enum mu_err mu_ctx_init(struct mu_ctx *c, const struct mu_model *m, const struct
 	if (mu_pool_threads(pool) > (int)p->n_threads)
 		return mu_errf(err, MU_ERR_ARG, "the pool has %d threads, the run state is sized for %u",
 			       mu_pool_threads(pool), p->n_threads);
-	c->kp = mu_kernels();
+	c->kp = m->kp;
 	c->kv_k = c->kp->type(p->kv_type);
 	if (!c->kv_k || c->kv_k->act != MU_ACT_F32)
 		return mu_errf(err, MU_ERR_UNSUPPORTED, "kernel path %s has no %s kernels for the KV cache", c->kp->name,
 			       mu_dtype_get(p->kv_type)->name);
-	/* A path without its own axpy uses the reference one: same bits by definition. */
-	c->axpy = c->kp->axpy ? c->kp->axpy : mu_kpath_get(MU_KPATH_REF)->axpy;
 	c->m = m;
 	c->pool = pool;
 	c->n_ctx = p->n_ctx;
-	c->n_batch = p->n_batch < p->n_ctx ? p->n_batch : p->n_ctx;
-	c->n_threads = p->n_threads;
 	c->kv_type = p->kv_type;
-	c->kv_elem = p->kv_type == MU_DTYPE_F16 ? 2 : 4;
 	/* inv_freq[i] = base^(-2i/rope_dim) / f_i, in double so every position's angle is exact
 	 * to double precision before it is rounded to float once. */
 	for (uint32_t i = 0; i < hp->rope_dim / 2; i++) {
@@ -698,7 +704,7 @@ static void attend(const struct mu_ctx *c, uint32_t layer, const float *qh, size
 	for (size_t d = 0; d < hd; d++)
 		out[d] = 0.0f;
 	for (uint32_t t = 0; t < n_pos; t++)
-		c->axpy(out, sc[t], vc + t * row, c->kv_type, hd);
+		c->kp->axpy(out, sc[t], vc + t * row, c->kv_type, hd);
 }
 
 /* The (row, head) pairs, dealt round-robin so that the long rows at the end of a batch do

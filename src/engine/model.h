@@ -72,11 +72,14 @@ struct mu_model {
 	struct mu_weight tok_embd;
 	struct mu_weight output;        /* == tok_embd when tied */
 	int tied_output;
+	/* The kernel path the weights were bound to: the active one (mu_kernels) at load. */
+	const struct mu_kernel_path *kp;
 	/* The reference's dequantizer of tok_embd's type: one embedding row per token. */
 	void (*embd_row)(const void *src, float *dst, size_t n);
 	const float *output_norm;
 	const float *rope_freqs;        /* rope_dim/2 factors, or NULL */
 	uint64_t weight_bytes;          /* bytes of all tensors the forward pass reads */
+	uint64_t bytes_per_token;       /* of those, the bytes one generated token reads */
 	struct mu_layer layers[MU_MAX_LAYERS];
 };
 
@@ -109,10 +112,9 @@ int mu_kv_type_from_name(const char *name);
 struct mu_ctx {
 	const struct mu_model *m;
 	struct mu_pool *pool;
-	const struct mu_kernel_path *kp;      /* the kernel path chosen at init */
+	const struct mu_kernel_path *kp;      /* the model's kernel path */
 	const struct mu_type_kernels *kv_k;   /* kv_type's kernels: q.k runs through its matvec */
-	void (*axpy)(float *y, float a, const void *v, enum mu_dtype vt, size_t n);
-	uint32_t n_ctx, n_batch, n_threads;
+	uint32_t n_ctx, n_batch;
 	enum mu_dtype kv_type;
 	size_t kv_elem;          /* bytes per cached element: 2 or 4 */
 	uint32_t pos;            /* next position to fill */
@@ -131,6 +133,10 @@ struct mu_ctx {
 };
 
 /* Bytes mu_ctx_init needs for these parameters (0 when they fail mu_ctx_params_check). */
+/* The context a run uses when its caller names none: the trained context, at most cap, and
+ * 2048 for a model that does not say. */
+uint32_t mu_model_default_ctx(const struct mu_model *m, uint32_t cap);
+
 size_t mu_ctx_size(const struct mu_model *m, const struct mu_ctx_params *p);
 /* pool must have at most p->n_threads threads. */
 enum mu_err mu_ctx_init(struct mu_ctx *c, const struct mu_model *m, const struct mu_ctx_params *p,

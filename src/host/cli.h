@@ -67,9 +67,8 @@ struct mu_session {
  * n_ctx 0 means min(trained context, 4096). The KV cache is F16. */
 enum mu_err session_open(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
 			 struct mu_error *err);
-/* The context a session opens when none is asked for: min(trained context, 4096), or 2048
- * when the model does not say. */
-uint32_t session_default_ctx(const struct mu_model *m);
+/* The longest context a session opens when none is asked for (mu_model_default_ctx). */
+#define SESSION_MAX_DEFAULT_CTX 4096u
 /* The same with the KV cache type (MU_DTYPE_F16 or MU_DTYPE_F32). */
 enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
 			    enum mu_dtype kv_type, struct mu_error *err);

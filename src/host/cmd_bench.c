@@ -35,37 +35,6 @@ struct stat {
 	double mean, sd;
 };
 
-/* Bytes of a matrix, as the forward pass streams it. */
-static uint64_t weight_size(const struct mu_weight *w) { return (uint64_t)w->row_bytes * w->n_out; }
-
-/* Weight bytes one generated token reads: see the usage text. */
-static uint64_t bytes_per_token(const struct mu_model *m)
-{
-	const struct mu_hparams *hp = &m->hp;
-	uint64_t q_dim = (uint64_t)hp->n_head * hp->head_dim, kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;
-	uint64_t b = 0;
-	for (uint32_t l = 0; l < hp->n_layer; l++) {
-		const struct mu_layer *L = &m->layers[l];
-		b += weight_size(&L->wq) + weight_size(&L->wk) + weight_size(&L->wv) + weight_size(&L->wo) +
-		     weight_size(&L->w_gate) + weight_size(&L->w_up) + weight_size(&L->w_down);
-		b += 2 * (uint64_t)hp->n_embd * sizeof(float); /* attn_norm, ffn_norm */
-		if (L->q_norm)
-			b += hp->head_dim * sizeof(float);
-		if (L->k_norm)
-			b += hp->head_dim * sizeof(float);
-		if (L->bq)
-			b += q_dim * sizeof(float);
-		if (L->bk)
-			b += kv_dim * sizeof(float);
-		if (L->bv)
-			b += kv_dim * sizeof(float);
-	}
-	b += (uint64_t)hp->n_embd * sizeof(float) + weight_size(&m->output);
-	if (!m->tied_output)
-		b += m->tok_embd.row_bytes;
-	return b;
-}
-
 /* The peak resident set (VmHWM in /proc/self/status) in bytes; 0 when it cannot be read. */
 static uint64_t peak_rss(void)
 {
@@ -193,7 +162,7 @@ int cmd_bench(int argc, char **argv)
 	struct stat sp = stats(pp_v, reps), st = stats(tg_v, reps);
 	double gib = (double)s.model->weight_bytes / (1024.0 * 1024.0 * 1024.0);
 	const char *kpath = mu_kernels()->name;
-	uint64_t per_tok = bytes_per_token(s.model), rss = peak_rss(), ctx_bytes = s.ctx_mem_len;
+	uint64_t per_tok = s.model->bytes_per_token, rss = peak_rss(), ctx_bytes = s.ctx_mem_len;
 	if (json) {
 		printf("{\"model\":\"%s\",\"arch\":\"%s\",\"weight_bytes\":%" PRIu64 ",\"threads\":%u,\"reps\":%u", model,
 		       mu_arch_name(hp->arch), s.model->weight_bytes, threads, reps);

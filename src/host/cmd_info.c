@@ -149,9 +149,11 @@ int cmd_info(int argc, char **argv)
 			       hp->rope_type == MU_ROPE_NORM ? "normal" : "neox", hp->rope_dim, (double)hp->rope_base,
 			       m->rope_freqs ? " with rope_freqs" : "", (double)hp->eps, hp->n_ctx_train,
 			       m->tied_output ? "tied" : "separate");
-			printf("       weights read per token: %" PRIu64 " bytes (%.1f MiB), used in place\n", m->weight_bytes,
-			       (double)m->weight_bytes / (1024.0 * 1024.0));
-			struct mu_ctx_params cp = mu_ctx_params_default(session_default_ctx(m));
+			printf("       weights: %" PRIu64 " bytes (%.1f MiB), used in place; a generated token reads %" PRIu64
+			       " bytes (%.1f MiB)\n",
+			       m->weight_bytes, (double)m->weight_bytes / (1024.0 * 1024.0), m->bytes_per_token,
+			       (double)m->bytes_per_token / (1024.0 * 1024.0));
+			struct mu_ctx_params cp = mu_ctx_params_default(mu_model_default_ctx(m, SESSION_MAX_DEFAULT_CTX));
 			size_t f16 = mu_ctx_size(m, &cp);
 			cp.kv_type = MU_DTYPE_F32;
 			size_t f32 = mu_ctx_size(m, &cp);

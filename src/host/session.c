@@ -114,12 +114,6 @@ int cli_kv_type(const char *cmd, const char *s, enum mu_dtype *out)
 	return 0;
 }
 
-uint32_t session_default_ctx(const struct mu_model *m)
-{
-	uint32_t n = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
-	return n ? n : 2048;
-}
-
 enum mu_err session_open(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
 			 struct mu_error *err)
 {
@@ -154,7 +148,7 @@ enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_mod
 	if ((rc = mu_model_load(s->model, &s->g, err)))
 		goto fail;
 	if (n_ctx == 0)
-		n_ctx = session_default_ctx(s->model);
+		n_ctx = mu_model_default_ctx(s->model, SESSION_MAX_DEFAULT_CTX);
 	if ((rc = mu_pool_create(&s->pool, n_threads, err)))
 		goto fail;
 	cp = mu_ctx_params_default(n_ctx);
