@@ -122,7 +122,6 @@ threads = [int(t) for t in threads.split(",")]
 # membw ran before and after the runs; the bound uses the better of the two at each thread
 # count, so a busy moment during one of them does not lower it.
 runs = [json.load(open(os.path.join(tmp, f))) for f in ("membw.json", "membw2.json")]
-membw = runs[0]
 bw = {}
 for run in runs:
     for r in run["results"]:

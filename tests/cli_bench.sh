@@ -99,14 +99,9 @@ check "tiny q4_k_m: ffn_down (172 wide) falls back to f16" has "$TMP/tiny.types"
 n=$(grep -c ' q[456]_k$' "$TMP/tiny.types")
 check "tiny q4_k_m: no K tensor at all ($n)" [ "$n" -eq 0 ]
 check "tiny q4_k_m runs" sh -c "'$MU' logits -m '$TMP/tiny-km.gguf' --tokens 1,2,3 2>&1 | grep -q '^sha256 '"
-expect_fail_gen() { # the message names the problem and the exit status is 2
-	"$MU" gen-model --shape tiny --type "$1" -o "$TMP/x.gguf" >"$TMP/out.txt" 2>&1
-	rc=$?
-	if [ "$rc" -eq 2 ] && grep -q "type" "$TMP/out.txt"; then ok; else bad "gen-model --type $1: rc $rc, $(cat "$TMP/out.txt")"; fi
-}
-expect_fail_gen q3_k
-expect_fail_gen q4_k_s
-expect_fail_gen q8_k
+for t in q3_k q4_k_s q8_k; do # the message names the problem and the exit status is 2
+	expect_fail 2 type "$MU" gen-model --shape tiny --type "$t" -o "$TMP/x.gguf"
+done
 
 # 4. mu bench --json: the comparison fields, with values checked against the file itself.
 m=$TMP/tiny-k-q4_k_m.gguf
@@ -153,9 +148,7 @@ if [ -x "$MEMBW" ]; then
 assert d['size_bytes']==64<<20 and d['isa']=='avx2' and d['pages']=='4k' and r['threads']==1 and 0<r['median_gbps']<=r['best_gbps']" "$TMP/membw.json"
 	for args in "--size 0" "--size 12Q" "-t 0" "-t 1,,2" "--isa sse9" "--pages 1g" "--passes 0" "--frobnicate"; do
 		# shellcheck disable=SC2086
-		"$MEMBW" $args >"$TMP/out.txt" 2>&1
-		rc=$?
-		if [ "$rc" -eq 2 ] && grep -q 'membw' "$TMP/out.txt"; then ok; else bad "membw $args: rc $rc"; fi
+		expect_fail 2 membw "$MEMBW" $args
 	done
 else
 	bad "$MEMBW is missing (make builds it)"

@@ -97,14 +97,6 @@ check "info reads a vocab-only GGUF" grep -q 'tokenizer.ggml.merges' "$TMP/info2
 check "bench --json is valid JSON with pp and tg" $PY -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['pp']['tokens_per_s']>0 and d['tg']['tokens_per_s']>0" "$TMP/bench.json"
 
 # 6. Bad input gets a clear message and a non-zero exit, never a crash.
-expect_fail() { # expect_fail CODE PATTERN COMMAND...
-	want=$1 pat=$2; shift 2
-	"$@" >"$TMP/out.txt" 2>&1
-	rc=$?
-	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" "$TMP/out.txt"; then ok; else
-		bad "'$*' exited $rc (want $want) / missing '$pat': $(head -c 300 "$TMP/out.txt")"
-	fi
-}
 expect_fail 2 "unknown command" "$MU" frobnicate
 expect_fail 2 "required" "$MU" run -p hello
 expect_fail 2 "out of range" "$MU" run -m "$STORIES" -p hi -t 0

@@ -1,21 +1,16 @@
 #!/bin/sh
 # Command-level test of the kernel paths: the same model gives the same logits, bit for bit, on
 # every kernel path this CPU has (MU_KERNELS=ref, avx2, avx512) and on 1-4 threads. asan-ok
-# For each weight type mu gen-model accepts (the others are skipped with a note), a tiny model
-# (--shape tiny: widths 64 and 172, so K-quant matrices fall back to q8_0/f16) and, where
-# gen-model offers it, --shape tiny-k (widths that are multiples of 256, so K-quants are used).
+# For every weight type mu gen-model makes, a tiny model (--shape tiny: widths 64 and 172, so
+# K-quant matrices fall back to q8_0/f16) and --shape tiny-k (widths that are multiples of 256,
+# so K-quants are used).
 # Env: MU (the mu binary).
 set -u
 . tests/lib.sh
 
 TOKENS=1,300,301,302,20,21,400,401,402,7,8,9,500,33,34,35,36,37,38,39
-TYPES="f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m"
-SHAPES=tiny
-if "$MU" gen-model --help 2>&1 | grep -q 'tiny-k'; then
-	SHAPES="tiny tiny-k"
-else
-	echo "note: mu gen-model has no --shape tiny-k; only --shape tiny is tested"
-fi
+TYPES="f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m q5_k_m"
+SHAPES="tiny tiny-k"
 
 # Which paths run here: an unavailable one is refused with the reason, which is printed.
 "$MU" gen-model --arch llama --shape tiny --type f32 --seed 5 -o "$TMP/probe.gguf" >/dev/null 2>&1
@@ -36,7 +31,7 @@ for shape in $SHAPES; do
 	for type in $TYPES; do
 		m=$TMP/$shape-$type.gguf
 		if ! "$MU" gen-model --arch llama --shape "$shape" --type "$type" --seed 11 -o "$m" >/dev/null 2>"$TMP/gen.err"; then
-			echo "skip $shape $type: $(tail -n 1 "$TMP/gen.err")"
+			bad "gen-model $shape $type: $(tail -n 1 "$TMP/gen.err")"
 			continue
 		fi
 		MU_KERNELS=ref "$MU" logits -m "$m" --tokens "$TOKENS" -t 1 2>&1 | head -n 1 >"$TMP/want.txt"

@@ -16,6 +16,14 @@ check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
 	d=$1; shift
 	if "$@"; then ok; else bad "$d"; fi
 }
+expect_fail() { # expect_fail CODE PATTERN COMMAND...: exits CODE and its output has PATTERN
+	want=$1 pat=$2; shift 2
+	"$@" >"$TMP/out.txt" 2>&1
+	rc=$?
+	if [ "$rc" -eq "$want" ] && grep -q -- "$pat" "$TMP/out.txt"; then ok; else
+		bad "'$*' exited $rc (want $want) / missing '$pat': $(head -c 300 "$TMP/out.txt")"
+	fi
+}
 finish() { # the closing line; the script's exit status
 	echo "$pass passed, $fail failed"
 	[ "$fail" -eq 0 ]

@@ -314,12 +314,16 @@ static void test_prefill(const struct mu_model *m, const char *what)
 
 /* The same on generated models: every architecture, several weight types (tiny's FFN width
  * 172 leaves ffn_down in F16, so quantized models mix Q8_0 and f32 activations), Llama 3
- * rope factors with an untied output. Written by gen-model into a temporary directory. */
+ * rope factors with an untied output, a Q4_K_M mix. Written by gen-model into a temporary
+ * directory. */
 static void test_prefill_generated(void)
 {
 	static const char *const cases[][3] = {
 		{"llama", "tiny", "q8_0"},  {"qwen2", "tiny", "q4_0"}, {"qwen3", "tiny", "f16"},
 		{"llama", "tiny-llama3", "bf16"}, {"qwen2", "tiny", "f32"},
+		/* 256 wide: real Q4_K and Q6_K tensors with Q8_K activations, and batches of 64 rows
+		 * wide enough that the per-row steps run as pool jobs */
+		{"llama", "tiny-k", "q4_k_m"},
 	};
 	char dir[] = "/tmp/mu-test-model-XXXXXX";
 	char path[256];
@@ -407,7 +411,8 @@ static void test_refusals(struct loaded *L)
 	size_t f16 = mu_ctx_size(L->m, &p);
 	p.kv_type = MU_DTYPE_F32;
 	size_t f32 = mu_ctx_size(L->m, &p);
-	size_t cache16 = (size_t)5 * 16 * 32 * 2 * 2; /* layers x positions x kv_dim x (K, V) x 2 bytes */
+	const struct mu_hparams *hp = &L->m->hp;
+	size_t cache16 = (size_t)hp->n_layer * 16 * hp->n_head_kv * hp->head_dim * 2 * 2; /* (K, V) x 2 bytes */
 	CHECK(f16 > cache16 && f32 >= f16 + cache16, "run-state sizes %zu (f16) and %zu (f32)", f16, f32);
 	CHECK(mu_kv_type_from_name("f16") == MU_DTYPE_F16 && mu_kv_type_from_name("f32") == MU_DTYPE_F32 &&
 		      mu_kv_type_from_name("bf16") < 0 && mu_kv_type_from_name("F16") < 0 && mu_kv_type_from_name("") < 0,
