@@ -29,6 +29,7 @@
 #include "pal/pal.h"
 #include "seal/crypto.h"
 #include "test.h"
+#include "testutil.h"
 #include "wire/json.h"
 
 static const char *shared_dir(void)
@@ -37,15 +38,6 @@ static const char *shared_dir(void)
 	return s && *s ? s : "../shared";
 }
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	return p;
-}
 
 static int all_zero(const uint8_t *p, size_t n)
 {

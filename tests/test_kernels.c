@@ -17,40 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/endian.h"
 #include "engine/dtype.h"
 #include "engine/kernels.h"
 #include "test.h"
+#include "testutil.h"
 
-static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static int same_bits(float a, float b) { return f2u(a) == f2u(b); }
-static uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	return p;
-}
 
 /* ---- deterministic random numbers (splitmix64) ---------------------------------------- */
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+static uint64_t rng_next(void) { return splitmix64(&rng_state); }
 
-static float rng_float(void) /* [-1, 1) */
-{
-	return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
-}
+static float rng_float(void) { return sym_unit(rng_next()); } /* [-1, 1) */
 
 /* Values spread over several binades and blocks of different scales, with some exact zeros
  * and repeated values. */
@@ -181,18 +161,18 @@ static void t_decode_row(enum mu_dtype t, const uint8_t *row, size_t n, float *w
 		switch (t) {
 		case MU_DTYPE_F32: w[i] = u2f((uint32_t)row[4 * i] | (uint32_t)row[4 * i + 1] << 8 |
 					      (uint32_t)row[4 * i + 2] << 16 | (uint32_t)row[4 * i + 3] << 24); break;
-		case MU_DTYPE_F16: w[i] = t_f16(ld16(row + 2 * i)); break;
-		case MU_DTYPE_BF16: w[i] = t_bf16(ld16(row + 2 * i)); break;
+		case MU_DTYPE_F16: w[i] = t_f16(le16_load(row + 2 * i)); break;
+		case MU_DTYPE_BF16: w[i] = t_bf16(le16_load(row + 2 * i)); break;
 		case MU_DTYPE_Q8_0: {
 			const uint8_t *blk = row + (i / 32) * 34;
-			w[i] = t_f16(ld16(blk)) * (float)(int8_t)blk[2 + i % 32];
+			w[i] = t_f16(le16_load(blk)) * (float)(int8_t)blk[2 + i % 32];
 			break;
 		}
 		case MU_DTYPE_Q4_0: {
 			const uint8_t *blk = row + (i / 32) * 18;
 			size_t j = i % 32;
 			int q = j < 16 ? (blk[2 + j] & 15) : (blk[2 + j - 16] >> 4);
-			w[i] = t_f16(ld16(blk)) * (float)(q - 8);
+			w[i] = t_f16(le16_load(blk)) * (float)(q - 8);
 			break;
 		}
 		default: break;
@@ -213,14 +193,14 @@ static float canon_dot_quant(enum mu_dtype t, const uint8_t *row, size_t n, cons
 		if (t == MU_DTYPE_Q8_0) {
 			const uint8_t *blk = row + b * 34;
 			int32_t wq[32];
-			dw = t_f16(ld16(blk));
+			dw = t_f16(le16_load(blk));
 			for (int i = 0; i < 32; i++)
 				wq[i] = (int8_t)blk[2 + i];
 			for (int i = 0; i < 32; i++)
 				isum += wq[i] * xq[b * 32 + i];
 		} else {
 			const uint8_t *blk = row + b * 18;
-			dw = t_f16(ld16(blk));
+			dw = t_f16(le16_load(blk));
 			for (int i = 0; i < 16; i++) {
 				isum += ((blk[2 + i] & 15) - 8) * xq[b * 32 + i];
 				isum += ((blk[2 + i] >> 4) - 8) * xq[b * 32 + 16 + i];
@@ -262,7 +242,7 @@ static void check_matvec(enum mu_dtype t, size_t n, size_t rows)
 		t_quantize_act(x, n, xd, xq);
 		int same = 1;
 		for (size_t b = 0; b < n / 32; b++) {
-			same &= ld16(act + 34 * b) == xd[b];
+			same &= le16_load(act + 34 * b) == xd[b];
 			same &= memcmp(act + 34 * b + 2, xq + 32 * b, 32) == 0;
 			for (int i = 0; i < 32; i++)
 				xdec[b * 32 + i] = t_f16(xd[b]) * (float)xq[b * 32 + i];
@@ -415,7 +395,7 @@ static void test_q8_0_known(void)
 	/* a single maximum of 127: d = 1 (f16 0x3c00), q = 127 there */
 	x[5] = 127.0f;
 	k->quantize_row(x, blk, 32);
-	CHECK(ld16(blk) == 0x3c00, "d = %04x", ld16(blk));
+	CHECK(le16_load(blk) == 0x3c00, "d = %04x", le16_load(blk));
 	CHECK((int8_t)blk[2 + 5] == 127 && blk[2] == 0 && blk[2 + 31] == 0, "single max");
 
 	/* amax = 254 -> d = 2, id = 0.5: x*id = 1.5, 2.5, 3.5, -1.5, -2.5, 0.5, -0.5 -> ties to
@@ -425,7 +405,7 @@ static void test_q8_0_known(void)
 	memset(x, 0, sizeof x);
 	memcpy(x, tie_x, sizeof tie_x);
 	k->quantize_row(x, blk, 32);
-	CHECK(ld16(blk) == 0x4000, "d = 2: %04x", ld16(blk));
+	CHECK(le16_load(blk) == 0x4000, "d = 2: %04x", le16_load(blk));
 	int ties = 1;
 	for (size_t i = 0; i < sizeof tie_q; i++)
 		ties &= (int8_t)blk[2 + i] == tie_q[i];
@@ -493,7 +473,7 @@ static void test_q4_0_known(void)
 		x[i] = (float)(i - 16 - 8) + 0.25f;
 	x[31] = 7.9f;
 	k->quantize_row(x, blk, 32);
-	CHECK(ld16(blk) == 0x3c00, "d = %04x", ld16(blk));
+	CHECK(le16_load(blk) == 0x3c00, "d = %04x", le16_load(blk));
 	int ok = 1;
 	for (int i = 0; i < 16; i++) {
 		int lo = blk[2 + i] & 15, hi = blk[2 + i] >> 4;
@@ -510,7 +490,7 @@ static void test_q4_0_known(void)
 	x[1] = -8.0f;
 	x[17] = 3.0f;
 	k->quantize_row(x, blk, 32);
-	CHECK(ld16(blk) == 0xbc00, "d = %04x", ld16(blk));
+	CHECK(le16_load(blk) == 0xbc00, "d = %04x", le16_load(blk));
 	CHECK(blk[2] == (0 | (8 << 4)) && blk[3] == (15 | (5 << 4)) && blk[4] == (8 | (8 << 4)),
 	      "q4_0 positive max: %02x %02x %02x", blk[2], blk[3], blk[4]);
 
@@ -519,16 +499,16 @@ static void test_q4_0_known(void)
 	x[0] = -4.0f;
 	x[3] = 4.0f;
 	k->quantize_row(x, blk, 32);
-	CHECK(ld16(blk) == 0x3800, "first of -4/+4: d = %04x", ld16(blk));
+	CHECK(le16_load(blk) == 0x3800, "first of -4/+4: d = %04x", le16_load(blk));
 	x[0] = 4.0f;
 	x[3] = -4.0f;
 	k->quantize_row(x, blk, 32);
-	CHECK(ld16(blk) == 0xb800, "first of +4/-4: d = %04x", ld16(blk));
+	CHECK(le16_load(blk) == 0xb800, "first of +4/-4: d = %04x", le16_load(blk));
 
 	/* all zeros: m = 0, d = 0 / -8 = -0 (f16 0x8000, as ggml stores it), q = trunc(8.5) = 8 */
 	memset(x, 0, sizeof x);
 	k->quantize_row(x, blk, 32);
-	ok = ld16(blk) == 0x8000;
+	ok = le16_load(blk) == 0x8000;
 	for (int i = 0; i < 16; i++)
 		ok &= blk[2 + i] == 0x88;
 	CHECK(ok, "q4_0 zero block");
@@ -578,19 +558,19 @@ static void test_f16_bf16(void)
 	for (unsigned i = 0; i < 65536; i++) {
 		float want = t_f16((uint16_t)i);
 		if (isnan(want)) {
-			bad_h += !isnan(vals[i]) || (ld16(back + 2 * i) & 0x7fff) <= 0x7c00;
+			bad_h += !isnan(vals[i]) || (le16_load(back + 2 * i) & 0x7fff) <= 0x7c00;
 			continue;
 		}
-		bad_h += !same_bits(vals[i], want) || ld16(back + 2 * i) != i;
+		bad_h += !same_bits(vals[i], want) || le16_load(back + 2 * i) != i;
 	}
 	kb->dequant_row(bytes, vals, 65536);
 	kb->quantize_row(vals, back, 65536);
 	for (unsigned i = 0; i < 65536; i++) {
 		if (isnan(t_bf16((uint16_t)i))) {
-			bad_b += !isnan(vals[i]) || (ld16(back + 2 * i) & 0x7fff) <= 0x7f80;
+			bad_b += !isnan(vals[i]) || (le16_load(back + 2 * i) & 0x7fff) <= 0x7f80;
 			continue;
 		}
-		bad_b += !same_bits(vals[i], t_bf16((uint16_t)i)) || ld16(back + 2 * i) != i;
+		bad_b += !same_bits(vals[i], t_bf16((uint16_t)i)) || le16_load(back + 2 * i) != i;
 	}
 	CHECK(bad_h == 0, "%d f16 patterns do not round-trip", bad_h);
 	CHECK(bad_b == 0, "%d bf16 patterns do not round-trip", bad_b);
@@ -611,9 +591,9 @@ static void test_f16_bf16(void)
 	int kat_bad = 0;
 	for (size_t i = 0; i < sizeof f16_kat / sizeof f16_kat[0]; i++) {
 		kh->quantize_row(&f16_kat[i].x, hb, 1);
-		if (ld16(hb) != f16_kat[i].h) {
+		if (le16_load(hb) != f16_kat[i].h) {
 			kat_bad++;
-			fprintf(stderr, "f16(%a) = %04x, want %04x\n", (double)f16_kat[i].x, ld16(hb),
+			fprintf(stderr, "f16(%a) = %04x, want %04x\n", (double)f16_kat[i].x, le16_load(hb),
 				f16_kat[i].h);
 		}
 	}
@@ -624,23 +604,23 @@ static void test_f16_bf16(void)
 	};
 	for (size_t i = 0; i < sizeof bf16_kat / sizeof bf16_kat[0]; i++) {
 		kb->quantize_row(&bf16_kat[i].x, hb, 1);
-		if (ld16(hb) != bf16_kat[i].b) {
+		if (le16_load(hb) != bf16_kat[i].b) {
 			kat_bad++;
-			fprintf(stderr, "bf16(%a) = %04x, want %04x\n", (double)bf16_kat[i].x, ld16(hb),
+			fprintf(stderr, "bf16(%a) = %04x, want %04x\n", (double)bf16_kat[i].x, le16_load(hb),
 				bf16_kat[i].b);
 		}
 	}
 	CHECK(kat_bad == 0, "%d f16/bf16 narrowing answers wrong", kat_bad);
 	float nan_in = NAN;
 	kh->quantize_row(&nan_in, hb, 1);
-	CHECK((ld16(hb) & 0x7c00) == 0x7c00 && (ld16(hb) & 0x3ff) != 0, "f16(nan) is nan");
+	CHECK((le16_load(hb) & 0x7c00) == 0x7c00 && (le16_load(hb) & 0x3ff) != 0, "f16(nan) is nan");
 
 	/* random floats narrow to the nearest f16 (independent search) */
 	int near_bad = 0;
 	for (int i = 0; i < 200000; i++) {
 		float v = ldexpf(rng_float(), (int)(rng_next() % 44) - 28);
 		kh->quantize_row(&v, hb, 1);
-		near_bad += ld16(hb) != t_to_f16(v);
+		near_bad += le16_load(hb) != t_to_f16(v);
 	}
 	CHECK(near_bad == 0, "%d random f16 narrowings are not the nearest", near_bad);
 }

@@ -19,28 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/endian.h"
 #include "engine/dtype.h"
 #include "engine/kernels.h"
 #include "engine/kernels_impl.h"
 #include "test.h"
+#include "testutil.h"
 
-static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static int same_bits(float a, float b) { return f2u(a) == f2u(b); }
-static uint16_t ld16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static void st16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static float ldf(const uint8_t *p) { return u2f((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24); }
-static void stf(uint8_t *p, float f) { uint32_t u = f2u(f); for (int i = 0; i < 4; i++) p[i] = (uint8_t)(u >> (8 * i)); }
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	return p;
-}
 
 static const enum mu_dtype ktypes[3] = {MU_DTYPE_Q4_K, MU_DTYPE_Q5_K, MU_DTYPE_Q6_K};
 static const char *tname(enum mu_dtype t) { return mu_dtype_get(t)->name; }
@@ -49,18 +35,9 @@ static size_t bbytes(enum mu_dtype t) { return mu_dtype_get(t)->size; }
 /* ---- deterministic random numbers (splitmix64) ---------------------------------------- */
 static uint64_t rng_state = 0x452821e638d01377ull;
 
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+static uint64_t rng_next(void) { return splitmix64(&rng_state); }
 
-static float rng_float(void) /* [-1, 1) */
-{
-	return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
-}
+static float rng_float(void) { return sym_unit(rng_next()); } /* [-1, 1) */
 
 /* Values over several binades, blocks of 16 with different scales and offsets, some exact
  * zeros and repeats. */
@@ -104,10 +81,10 @@ static void fill_random_blocks(enum mu_dtype t, uint8_t *w, size_t nblocks)
 	for (size_t b = 0; b < nblocks; b++) {
 		uint8_t *blk = w + b * bb;
 		if (t == MU_DTYPE_Q6_K) {
-			st16(blk + 208, rng_f16());
+			le16_store(blk + 208, rng_f16());
 		} else {
-			st16(blk, rng_f16());
-			st16(blk + 2, rng_f16());
+			le16_store(blk, rng_f16());
+			le16_store(blk + 2, rng_f16());
 		}
 	}
 }
@@ -117,7 +94,7 @@ static void fill_random_blocks(enum mu_dtype t, uint8_t *w, size_t nblocks)
 static void fill_random_act(uint8_t *a, size_t nb)
 {
 	for (size_t b = 0; b < nb; b++, a += 292) {
-		stf(a, ldexpf(1.0f + (float)(rng_next() % 1024) / 1024.0f, (int)(rng_next() % 12) - 14));
+		lef32_store(a, ldexpf(1.0f + (float)(rng_next() % 1024) / 1024.0f, (int)(rng_next() % 12) - 14));
 		fill_bytes(a + 4, 256);
 		if (rng_next() % 4 == 0) /* extremes */
 			for (int i = 0; i < 256; i++)
@@ -126,7 +103,7 @@ static void fill_random_act(uint8_t *a, size_t nb)
 			int s = 0;
 			for (int i = 0; i < 16; i++)
 				s += (int8_t)a[4 + 16 * g + i];
-			st16(a + 260 + 2 * g, (uint16_t)(int16_t)s);
+			le16_store(a + 260 + 2 * g, (uint16_t)(int16_t)s);
 		}
 	}
 }
@@ -213,8 +190,8 @@ static float t_dequant(enum mu_dtype t, const uint8_t *blk, int i)
 {
 	int m, sc = t_scale(t, blk, i, &m), q = t_quant(t, blk, i);
 	if (t == MU_DTYPE_Q6_K)
-		return (t_f16(ld16(blk + 208)) * (float)sc) * (float)(q - 32);
-	return (t_f16(ld16(blk)) * (float)sc) * (float)q - t_f16(ld16(blk + 2)) * (float)m;
+		return (t_f16(le16_load(blk + 208)) * (float)sc) * (float)(q - 32);
+	return (t_f16(le16_load(blk)) * (float)sc) * (float)q - t_f16(le16_load(blk + 2)) * (float)m;
 }
 
 /* ---- the canonical order, written out plainly ------------------------------------------- */
@@ -251,19 +228,19 @@ static float canon_dot(enum mu_dtype t, const uint8_t *row, const uint8_t *act, 
 			for (int j = 0; j < 8; j++) {
 				int sc, m;
 				t_scale_min(blk + 4, j, &sc, &m);
-				msum += (int64_t)m * ((int16_t)ld16(xb + 260 + 4 * j) + (int16_t)ld16(xb + 262 + 4 * j));
+				msum += (int64_t)m * ((int16_t)le16_load(xb + 260 + 4 * j) + (int16_t)le16_load(xb + 262 + 4 * j));
 			}
 		if (llabs(isum) > max_isum[k])
 			max_isum[k] = llabs(isum);
 		if (llabs(msum) > max_msum[k])
 			max_msum[k] = llabs(msum);
-		float dx = ldf(xb), term;
+		float dx = lef32_load(xb), term;
 		if (t == MU_DTYPE_Q6_K) {
-			float a = t_f16(ld16(blk + 208)) * dx;
+			float a = t_f16(le16_load(blk + 208)) * dx;
 			term = (float)(int32_t)isum * a;
 			*mag += fabs((double)term);
 		} else {
-			float a = t_f16(ld16(blk)) * dx, c = t_f16(ld16(blk + 2)) * dx;
+			float a = t_f16(le16_load(blk)) * dx, c = t_f16(le16_load(blk + 2)) * dx;
 			float pi = (float)(int32_t)isum * a, pm = (float)(int32_t)msum * c;
 			term = pi - pm;
 			*mag += fabs((double)pi) + fabs((double)pm);
@@ -282,7 +259,7 @@ static void t_quantize_act(const float *x, size_t n, uint8_t *out)
 			amax = fmaxf(amax, fabsf(x[b * 256 + i]));
 		float d = amax / 127.0f;
 		float id = d != 0.0f ? 1.0f / d : 0.0f;
-		stf(out, d);
+		lef32_store(out, d);
 		for (int g = 0; g < 16; g++) {
 			int s = 0;
 			for (int i = 16 * g; i < 16 * g + 16; i++) {
@@ -290,7 +267,7 @@ static void t_quantize_act(const float *x, size_t n, uint8_t *out)
 				out[4 + i] = (uint8_t)(int8_t)q;
 				s += q;
 			}
-			st16(out + 260 + 2 * g, (uint16_t)(int16_t)s);
+			le16_store(out + 260 + 2 * g, (uint16_t)(int16_t)s);
 		}
 	}
 }
@@ -319,8 +296,8 @@ static void test_scale_unpack(void)
 		uint8_t blk[176];
 		float y[256];
 		memset(blk, 0, sizeof blk);
-		st16(blk, 0x3c00);
-		st16(blk + 2, 0x3c00);
+		le16_store(blk, 0x3c00);
+		le16_store(blk + 2, 0x3c00);
 		memcpy(blk + 4, s, 12);
 		for (int i = 0; i < 256; i++)
 			t_put_quant(t, blk, i, five ? 17 : 1);
@@ -333,18 +310,18 @@ static void test_scale_unpack(void)
 		/* the dot with an activation of d = 1, every quant 1 (bsums 16):
 		 * isum = 32 q sum(sc) = 32 * 181 q, msum = 32 * sum(m) = 32 * 150 */
 		uint8_t act[292];
-		stf(act, 1.0f);
+		lef32_store(act, 1.0f);
 		memset(act + 4, 1, 256);
 		for (int g = 0; g < 16; g++)
-			st16(act + 260 + 2 * g, 16);
+			le16_store(act + 260 + 2 * g, 16);
 		float out = 0;
 		k->matvec(blk, bbytes(t), act, 256, &out, 0, 1);
 		float want = (float)(32 * 181 * (five ? 17 : 1) - 32 * 150);
 		CHECK(out == want, "%s hand dot = %g, want %g", tname(t), (double)out, (double)want);
 		/* d = 0.5, dmin = 0.25, dx = 2: a = 1, c = 0.5 */
-		st16(blk, 0x3800);
-		st16(blk + 2, 0x3400);
-		stf(act, 2.0f);
+		le16_store(blk, 0x3800);
+		le16_store(blk + 2, 0x3400);
+		lef32_store(act, 2.0f);
 		k->matvec(blk, bbytes(t), act, 256, &out, 0, 1);
 		want = (float)(32 * 181 * (five ? 17 : 1)) - (float)(32 * 150) * 0.5f;
 		CHECK(out == want, "%s hand dot with scales = %g, want %g", tname(t), (double)out, (double)want);
@@ -357,13 +334,13 @@ static void test_scale_unpack(void)
 	memset(blk6, 0, sizeof blk6);
 	for (int j = 0; j < 16; j++)
 		blk6[192 + j] = (uint8_t)(int8_t)(j - 8);
-	st16(blk6 + 208, 0x3c00);
+	le16_store(blk6 + 208, 0x3c00);
 	for (int i = 0; i < 256; i++)
 		t_put_quant(MU_DTYPE_Q6_K, blk6, i, 33);
-	stf(act, 1.0f);
+	lef32_store(act, 1.0f);
 	memset(act + 4, 1, 256);
 	for (int g = 0; g < 16; g++)
-		st16(act + 260 + 2 * g, 16);
+		le16_store(act + 260 + 2 * g, 16);
 	float out = 0;
 	k6->matvec(blk6, 210, act, 256, &out, 0, 1);
 	CHECK(out == -128.0f, "q6_K hand dot = %g", (double)out);
@@ -399,10 +376,10 @@ static void test_positions(void)
 				if (t == MU_DTYPE_Q6_K) {
 					for (int j = 0; j < 16; j++)
 						blk[192 + j] = (uint8_t)(j + 1);
-					st16(blk + 208, 0x3c00);
+					le16_store(blk + 208, 0x3c00);
 				} else {
-					st16(blk, 0x3c00);
-					st16(blk + 2, 0x3c00);
+					le16_store(blk, 0x3c00);
+					le16_store(blk + 2, 0x3c00);
 					/* sc_j = j + 1, m_j = 2j + 1 */
 					for (int j = 0; j < 4; j++) {
 						int sc_hi = j + 5, m_hi = 2 * (j + 4) + 1;
@@ -449,20 +426,20 @@ static void test_act_known(void)
 	memcpy(x, tie_x, sizeof tie_x);
 	x[17] = 100.0f; /* 50 */
 	mu_quantize_q8_k_ref(x, a, 256);
-	CHECK(ldf(a) == 2.0f, "d = %g", (double)ldf(a));
+	CHECK(lef32_load(a) == 2.0f, "d = %g", (double)lef32_load(a));
 	int ok = 1;
 	for (size_t i = 0; i < sizeof tie_q; i++)
 		ok &= (int8_t)a[4 + i] == tie_q[i];
 	CHECK(ok, "ties round to even");
-	CHECK((int16_t)ld16(a + 260) == 2 + 2 + 4 - 2 - 2 - 127 + 4 + 126 && (int16_t)ld16(a + 262) == 50 &&
-	      ld16(a + 264) == 0, "bsums %d %d", (int16_t)ld16(a + 260), (int16_t)ld16(a + 262));
+	CHECK((int16_t)le16_load(a + 260) == 2 + 2 + 4 - 2 - 2 - 127 + 4 + 126 && (int16_t)le16_load(a + 262) == 50 &&
+	      le16_load(a + 264) == 0, "bsums %d %d", (int16_t)le16_load(a + 260), (int16_t)le16_load(a + 262));
 
 	/* d is not rounded to f16: amax = 1 gives d = 1/127 in f32 */
 	for (int i = 0; i < 256; i++)
 		x[i] = (float)(i - 128) / 128.0f;
 	x[0] = 1.0f;
 	mu_quantize_q8_k_ref(x, a, 256);
-	CHECK(same_bits(ldf(a), 1.0f / 127.0f), "d = %a", (double)ldf(a));
+	CHECK(same_bits(lef32_load(a), 1.0f / 127.0f), "d = %a", (double)lef32_load(a));
 
 	/* a NaN is ignored by amax and quantizes to +-127 by its sign bit; the rest as usual */
 	fill_random(x, 512);
@@ -481,7 +458,7 @@ static void test_act_known(void)
 	for (int i = 256; i < 512; i++)
 		if (i != 300)
 			amax1 = fmaxf(amax1, fabsf(x[i]));
-	CHECK(same_bits(ldf(a), amax0 / 127.0f) && same_bits(ldf(a + 292), amax1 / 127.0f), "NaN ignored by amax");
+	CHECK(same_bits(lef32_load(a), amax0 / 127.0f) && same_bits(lef32_load(a + 292), amax1 / 127.0f), "NaN ignored by amax");
 
 	/* an infinite value: d = inf, id = 0; finite values give 0, the infinity itself
 	 * inf * 0 = the default NaN, whose sign bit is set on x86: -127 */
@@ -489,7 +466,7 @@ static void test_act_known(void)
 	x[7] = INFINITY;
 	x[9] = -INFINITY;
 	mu_quantize_q8_k_ref(x, a, 256);
-	ok = ldf(a) == INFINITY;
+	ok = lef32_load(a) == INFINITY;
 	int s0 = 0;
 	for (int i = 0; i < 256; i++) {
 		int8_t q = (int8_t)a[4 + i];
@@ -497,7 +474,7 @@ static void test_act_known(void)
 		if (i < 16)
 			s0 += q;
 	}
-	CHECK(ok && (int16_t)ld16(a + 260) == s0 && s0 == -254, "infinite block");
+	CHECK(ok && (int16_t)le16_load(a + 260) == s0 && s0 == -254, "infinite block");
 
 	/* huge and tiny values: no |q| above 127 */
 	for (int i = 0; i < 256; i++)
@@ -514,7 +491,7 @@ static void test_act_known(void)
 		t_quantize_act(x, 512, want);
 		bad += memcmp(a, want, sizeof a) != 0;
 		for (int b = 0; b < 2; b++) {
-			float d = ldf(a + 292 * b);
+			float d = lef32_load(a + 292 * b);
 			for (int i = 0; i < 256; i++)
 				err_bad += fabsf(x[256 * b + i] - d * (float)(int8_t)a[292 * b + 4 + i]) > 0.5001f * d;
 		}
@@ -561,11 +538,11 @@ static void check_ref_matvec(enum mu_dtype t, size_t nb, size_t rows, int random
 		for (size_t i = 0; i < n; i++) {
 			float wi = t_dequant(t, row + (i / 256) * bbytes(t), (int)(i % 256));
 			deq_bad += !same_bits(wi, wdq[i]);
-			double xi = (double)ldf(act + (i / 256) * 292) * (int8_t)act[(i / 256) * 292 + 4 + i % 256];
+			double xi = (double)lef32_load(act + (i / 256) * 292) * (int8_t)act[(i / 256) * 292 + 4 + i % 256];
 			ref += (double)wi * xi;
 			int m, sc = t_scale(t, row + (i / 256) * bbytes(t), (int)(i % 256), &m);
 			(void)sc;
-			dq_mag += fabs((double)wi * xi) + (t == MU_DTYPE_Q6_K ? 0.0 : 2.0 * fabs(t_f16(ld16(row + (i / 256) * bbytes(t) + 2)) * m * xi));
+			dq_mag += fabs((double)wi * xi) + (t == MU_DTYPE_Q6_K ? 0.0 : 2.0 * fabs(t_f16(le16_load(row + (i / 256) * bbytes(t) + 2)) * m * xi));
 		}
 		double bound = ((double)(nb / 16 + 10) * mag + 3.0 * dq_mag) * 0x1p-24;
 		if (!(fabs((double)out[r] - ref) <= bound))
@@ -641,20 +618,20 @@ static void test_large_sums(void)
 {
 	static const float want[3] = {30722896.0f, 63493984.0f, 127995808.0f};
 	uint8_t act[292];
-	stf(act, 1.0f);
+	lef32_store(act, 1.0f);
 	memset(act + 4, 127, 256);
 	act[4] = 126;
 	for (int g = 0; g < 16; g++)
-		st16(act + 260 + 2 * g, (uint16_t)(16 * 127 - (g == 0)));
+		le16_store(act + 260 + 2 * g, (uint16_t)(16 * 127 - (g == 0)));
 	for (int ti = 0; ti < 3; ti++) {
 		enum mu_dtype t = ktypes[ti];
 		uint8_t blk[210];
 		memset(blk, 0, sizeof blk);
 		if (t == MU_DTYPE_Q6_K) {
 			memset(blk + 192, 127, 16);
-			st16(blk + 208, 0x3c00);
+			le16_store(blk + 208, 0x3c00);
 		} else {
-			st16(blk, 0x3c00);
+			le16_store(blk, 0x3c00);
 			memset(blk + 4, 0xff, 4);  /* sc_0..3 = 63, the top bits of sc_4..7 */
 			memset(blk + 12, 0x0f, 4); /* sc_4..7 low bits 15; all m = 0 */
 		}
@@ -720,7 +697,7 @@ static void t_quantize(enum mu_dtype t, const float *x, uint8_t *blk)
 		}
 		uint16_t d16 = t_to_f16(smax / 127.0f);
 		float d = t_f16(d16);
-		st16(blk + 208, d16);
+		le16_store(blk + 208, d16);
 		for (int j = 0; j < 16; j++) {
 			int k = d > 0 ? t_ceil63(fabsf(s[j]) / d, 127) : 0;
 			blk[192 + j] = (uint8_t)(int8_t)(s[j] < 0 ? -k : k);
@@ -762,8 +739,8 @@ static void t_quantize(enum mu_dtype t, const float *x, uint8_t *blk)
 	float d = t_f16(d16);
 	for (int j = 0; j < 8; j++)
 		sc[j] = d > 0 ? t_ceil63(s[j] / d, 63) : 0;
-	st16(blk, d16);
-	st16(blk + 2, dmin16);
+	le16_store(blk, d16);
+	le16_store(blk + 2, dmin16);
 	for (int j = 0; j < 4; j++) { /* the packing, inverse of t_scale_min */
 		blk[4 + j] = (uint8_t)(sc[j] | ((sc[j + 4] >> 4) << 6));
 		blk[8 + j] = (uint8_t)(m[j] | ((m[j + 4] >> 4) << 6));
@@ -865,11 +842,11 @@ static void test_quantize(void)
 	k4->quantize_row(x, got, 256);
 	int sc, m;
 	t_scale_min(got + 4, 0, &sc, &m);
-	CHECK(ld16(got) == 0x2410 && ld16(got + 2) == 0 && sc == 63 && m == 0,
-	      "hand q4_K: d %04x dmin %04x sc %d m %d", ld16(got), ld16(got + 2), sc, m);
+	CHECK(le16_load(got) == 0x2410 && le16_load(got + 2) == 0 && sc == 63 && m == 0,
+	      "hand q4_K: d %04x dmin %04x sc %d m %d", le16_load(got), le16_load(got + 2), sc, m);
 	int qok = 1;
 	for (int i = 0; i < 32; i++)
-		qok &= t_quant(MU_DTYPE_Q4_K, got, i) == (int)nearbyintf((float)(i % 16) / (t_f16(ld16(got)) * 63.0f));
+		qok &= t_quant(MU_DTYPE_Q4_K, got, i) == (int)nearbyintf((float)(i % 16) / (t_f16(le16_load(got)) * 63.0f));
 	for (int i = 32; i < 256; i++)
 		qok &= t_quant(MU_DTYPE_Q4_K, got, i) == 0;
 	CHECK(qok, "hand q4_K quants");

@@ -1,7 +1,7 @@
 /* test_simd.c — every SIMD kernel path against the reference, bit for bit.
  *
  * For each path this CPU has (the others are skipped, with the reason printed) and every weight
- * type with reference kernels (F32, F16, BF16, Q8_0, Q4_0, and the K-quants once they exist):
+ * type with reference kernels (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K):
  *  - matvec equals the reference's matvec for many row lengths (float types: 1..70 and longer;
  *    Q8_0/Q4_0: every multiple of 32 up to 2048, so block counts that are not multiples of 16;
  *    K-quants: multiples of 256), odd row counts, several [r0, r1) splits, weights and
@@ -22,34 +22,18 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/endian.h"
 #include "engine/dtype.h"
 #include "engine/kernels.h"
 #include "test.h"
+#include "testutil.h"
 
-static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static int same_bits(float a, float b) { return f2u(a) == f2u(b); }
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (!p) {
-		fprintf(stderr, "out of memory\n");
-		exit(2);
-	}
-	return p;
-}
 
 /* ---- random inputs (splitmix64) ------------------------------------------------------------ */
 static uint64_t rng_state = 0x452821e638d01377ull;
 
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
+static uint64_t rng_next(void) { return splitmix64(&rng_state); }
 
 static uint32_t rng_below(uint32_t n) { return (uint32_t)(rng_next() % n); }
 
@@ -105,12 +89,6 @@ static uint16_t rand_scale_bits(void)
 	return (uint16_t)((rng_next() & 1) << 15 | (3 + rng_below(10)) << 10 | (rng_next() & 0x3ff));
 }
 
-static void st16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
 /* One weight row of type t and n elements at dst, by type. */
 static void rand_row(enum mu_dtype t, uint8_t *dst, size_t n)
 {
@@ -124,18 +102,18 @@ static void rand_row(enum mu_dtype t, uint8_t *dst, size_t n)
 		return;
 	case MU_DTYPE_F16:
 		for (size_t i = 0; i < n; i++)
-			st16(dst + 2 * i, rand_f16_bits());
+			le16_store(dst + 2 * i, rand_f16_bits());
 		return;
 	case MU_DTYPE_BF16:
 		for (size_t i = 0; i < n; i++)
-			st16(dst + 2 * i, rand_bf16_bits());
+			le16_store(dst + 2 * i, rand_bf16_bits());
 		return;
 	case MU_DTYPE_Q8_0:
 	case MU_DTYPE_Q4_0: {
 		size_t bs = t == MU_DTYPE_Q8_0 ? 34 : 18;
 		for (size_t b = 0; b < n / 32; b++) {
 			uint8_t *blk = dst + b * bs;
-			st16(blk, rand_scale_bits());
+			le16_store(blk, rand_scale_bits());
 			uint32_t kind = rng_below(16);
 			for (size_t i = 2; i < bs; i++) {
 				if (kind == 0)
@@ -434,7 +412,7 @@ static void test_dot_axpy(const struct mu_kernel_path *kp)
 		a[i] = rand_mixed();
 		b[i] = rand_mixed();
 		vf[i] = rand_mixed();
-		st16(vh + 2 * i, rand_f16_bits());
+		le16_store(vh + 2 * i, rand_f16_bits());
 	}
 	int bad_dot = 0, bad_axpy = 0;
 	for (size_t n = 0; n <= N; n += n < 70 ? 1 : 129) {

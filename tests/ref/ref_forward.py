@@ -364,7 +364,7 @@ class ActQuant:
         hit = self.last.get(kind)
         if hit is not None and hit[0] is x:
             return hit[1]
-        out = self._quantize(x, name) if kind == "q8_0" else self._quantize_k(x, name)
+        out = self._quantize(x, name, 32, True) if kind == "q8_0" else self._quantize(x, name, 256, False)
         self.last[kind] = (x, out)
         return out
 
@@ -376,10 +376,12 @@ class ActQuant:
             qf[i] = qf[i] - 1 if qf[i] > vf[i] else qf[i] + 1
             qf[i] = min(127.0, max(-127.0, qf[i]))
 
-    def _quantize(self, x, name):
+    def _quantize(self, x, name, block, f16_scale):
+        """Q8_0 (block 32, the scale stored as float16) or Q8_K (block 256, float32 scale)
+        activations: amax / 127, the float32 reciprocal, round half to even."""
         call = self.calls
         self.calls += 1
-        x = np.asarray(x, dtype=np.float32).reshape(-1, 32)
+        x = np.asarray(x, dtype=np.float32).reshape(-1, block)
         amax = np.max(np.abs(x), axis=1)
         d = (amax / np.float32(127.0)).astype(np.float32)
         with np.errstate(divide="ignore"):
@@ -388,8 +390,9 @@ class ActQuant:
         q = np.rint(v).astype(np.float32)
         self._record(call, v.reshape(-1), "pos %d, input of %s" % (self.pos, name))
         self._flip(call, q, v)
-        d16 = d.astype(np.float16).astype(np.float32)
-        return (d16[:, None] * q).astype(np.float32).reshape(-1).astype(np.float64)
+        if f16_scale:
+            d = d.astype(np.float16).astype(np.float32)
+        return (d.astype(np.float64)[:, None] * q.astype(np.float64)).reshape(-1)
 
     def round_f16(self, x, where):
         """The engine's F16 KV cache: x rounded to float32, then to float16, both to nearest
@@ -412,41 +415,26 @@ class ActQuant:
         margin = np.full(xd.shape, np.inf)
         nz = xd != 0
         margin[nz] = np.abs(xd[nz] - mid[nz]) / np.abs(xd[nz])
-        self.count += xd.size
-        if xd.size:
-            self.min_margin = min(self.min_margin, float(margin.min()))
-        for i in np.nonzero(margin < self.NEAR)[0]:
-            self.ties.append((float(margin[i]), call, int(i), float(xd[i]),
-                              "pos %d, %s" % (self.pos, where)))
+        self._note(call, margin, xd, "pos %d, %s" % (self.pos, where))
         if self.flip is not None and self.flip[0] == call:
             i = self.flip[1]
             h[i] = other[i]
         return h.astype(np.float64).reshape(x32.shape)
-
-    def _quantize_k(self, x, name):
-        call = self.calls
-        self.calls += 1
-        x = np.asarray(x, dtype=np.float32).reshape(-1, 256)
-        amax = np.max(np.abs(x), axis=1)
-        d = (amax / np.float32(127.0)).astype(np.float32)
-        with np.errstate(divide="ignore"):
-            inv = np.where(d != 0, np.float32(1.0) / d, np.float32(0.0)).astype(np.float32)
-        v = (x * inv[:, None]).astype(np.float32)
-        q = np.rint(v).astype(np.float32)
-        self._record(call, v.reshape(-1), "pos %d, input of %s" % (self.pos, name))
-        self._flip(call, q, v)
-        return (d.astype(np.float64)[:, None] * q.astype(np.float64)).reshape(-1)
 
     def _record(self, call, v, where):
         a = np.abs(v.astype(np.float64))
         margin = np.full(a.shape, np.inf)
         nz = a > 0
         margin[nz] = np.abs(a[nz] - np.floor(a[nz]) - 0.5) / a[nz]
-        self.count += v.size
-        if v.size:
+        self._note(call, margin, v, where)
+
+    def _note(self, call, margin, values, where):
+        """Counts the roundings of one call and lists those within NEAR of a tie."""
+        self.count += values.size
+        if values.size:
             self.min_margin = min(self.min_margin, float(margin.min()))
         for i in np.nonzero(margin < self.NEAR)[0]:
-            self.ties.append((float(margin[i]), call, int(i), float(v[i]), where))
+            self.ties.append((float(margin[i]), call, int(i), float(values[i]), where))
 
 
 # ---------------------------------------------------------------------------------------------
