@@ -3,7 +3,8 @@
  * For each path this CPU has (the others are skipped, with the reason printed) and every weight
  * type with reference kernels (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K):
  *  - matvec equals the reference's matvec for many row lengths (float types: 1..70 and longer;
- *    Q8_0/Q4_0: every multiple of 32 up to 2048, so block counts that are not multiples of 16;
+ *    Q8_0/Q4_0: every multiple of 32 up to 2048, so block counts that are not multiples of 16,
+ *    and longer rows that take the drivers' other ways;
  *    K-quants: multiples of 256), odd row counts, several [r0, r1) splits, weights and
  *    activations at odd addresses;
  *  - matmul with nt = 1..9 activations, activation strides with padding, an output stride wider
@@ -291,6 +292,17 @@ static void check_type(const struct mu_kernel_path *kp, enum mu_dtype t)
 		static const size_t more[] = {96, 127, 128, 129, 255, 256, 257, 1000, 2048, 5632};
 		for (size_t i = 0; i < sizeof more / sizeof more[0]; i++, shapes++)
 			bad += check_shape(kp, t, more[i], 4 + i % 5);
+	}
+	if (t == MU_DTYPE_Q8_0 || t == MU_DTYPE_Q4_0) {
+		/* the drivers' other ways (kernels_drive.h): a matmul over several blocks of rows
+		 * (about 256 KiB of weights each); the longest rows whose activations are prepared
+		 * once (matmul 8192 + a tail, matvec 32768 + a tail) and longer ones, prepared per
+		 * tile */
+		static const struct {
+			size_t n, rows;
+		} big[] = {{8192, 70}, {8224, 9}, {8704, 9}, {32800, 9}, {33280, 5}};
+		for (size_t i = 0; i < sizeof big / sizeof big[0]; i++, shapes++)
+			bad += check_shape(kp, t, big[i].n, big[i].rows);
 	}
 	CHECK(bad == 0, "%s %s: %d of %d shapes differ from the reference", kp->name, name, bad, shapes);
 	printf("  %s %-5s %d shapes\n", kp->name, name, shapes);

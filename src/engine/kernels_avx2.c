@@ -359,17 +359,14 @@ TGT INLINE void qterms_row(int q4, const uint8_t *wp, const struct qact *a, __m2
 	t[1] = _mm256_mul_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(dhi, a->d[1]));
 }
 
-/* One group of rows wp[0..R) times activations xp[0..T); with a tail, only lanes < m change. */
-TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uint8_t *const *xp,
+/* One group of rows wp[0..R) times the prepared activations a[0..T); with a tail, only lanes
+ * < m change. */
+TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const struct qact *a,
 		       __m256 acc[TILE_MAX][TILE_MAX][2], int tail, size_t m)
 {
-	struct qact a[TILE_MAX];
 	__m256 mlo = _mm256_setzero_ps(), mhi = _mm256_setzero_ps();
 	if (tail)
 		lane_masks(m, &mlo, &mhi);
-#pragma GCC unroll 4
-	for (int t = 0; t < T; t++)
-		qact_prep(q4, xp[t], &a[t]);
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++) {
 		struct qrow w;
@@ -390,9 +387,12 @@ TGT INLINE void qgroup(int q4, int R, int T, const uint8_t *const *wp, const uin
 	}
 }
 
-/* Rows 0..R-1 of w times activations 0..T-1 of x (stride xs), nb blocks each; pf as above. */
+/* Rows 0..R-1 of w times activations 0..T-1 of x (stride xs), nb blocks each; pf as above.
+ * pre, when not NULL, holds the full groups already prepared: group g of activation t at
+ * pre[g * ps + t]. */
 TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const uint8_t *x, size_t xs,
-		      size_t nb, float *out, size_t ldo, size_t pf)
+		      size_t nb, float *out, size_t ldo, size_t pf, const struct qact *pre,
+		      size_t ps)
 {
 	const size_t bsz = q4 ? Q4_0_BYTES : Q8_0_BYTES;
 	__m256 acc[TILE_MAX][TILE_MAX][2];
@@ -412,7 +412,15 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 			xp[t] = x + (size_t)t * xs + g * Q8_0_BYTES;
 		if (pf)
 			mu_prefetch_rows(R, wp, pf, GROUP * bsz);
-		qgroup(q4, R, T, wp, xp, acc, 0, GROUP);
+		struct qact a[TILE_MAX];
+		if (pre) {
+			qgroup(q4, R, T, wp, pre + g / GROUP * ps, acc, 0, GROUP);
+			continue;
+		}
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			qact_prep(q4, xp[t], &a[t]);
+		qgroup(q4, R, T, wp, a, acc, 0, GROUP);
 	}
 	if (g < nb) {
 		/* the last blocks, zero-padded to a group */
@@ -430,7 +438,11 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 			memset(xbuf[t] + m * Q8_0_BYTES, 0, (GROUP - m) * Q8_0_BYTES);
 			xp[t] = xbuf[t];
 		}
-		qgroup(q4, R, T, wp, xp, acc, 1, m);
+		struct qact a[TILE_MAX];
+#pragma GCC unroll 4
+		for (int t = 0; t < T; t++)
+			qact_prep(q4, xp[t], &a[t]);
+		qgroup(q4, R, T, wp, a, acc, 1, m);
 	}
 #pragma GCC unroll 4
 	for (int r = 0; r < R; r++)

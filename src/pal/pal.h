@@ -27,6 +27,9 @@ struct pal_map {
 };
 enum mu_err pal_map_file(struct pal_map *m, const char *path, struct mu_error *err);
 void pal_unmap(struct pal_map *m);
+/* Copies the mapped bytes [off, off + len) to dst and releases those pages of the mapping from
+ * the resident set (the file is untouched; reading them again faults them back in). */
+void pal_map_copy_out(const struct pal_map *m, size_t off, size_t len, void *dst);
 /* Reads a whole (small) file into allocated memory; caller frees with pal_free(p, len+1).
  * The buffer is NUL-terminated for convenience. From a block device, the trailing zero bytes
  * (the sector padding) are not part of what is read. */
@@ -74,7 +77,8 @@ const char *pal_secret_prot_name(enum pal_secret_prot p);
 uint64_t pal_now_ns(void);                 /* monotonic */
 enum mu_err pal_random(void *buf, size_t len, struct mu_error *err);
 
-/* Threads. */
+/* Threads. Every thread gets a stack of PAL_THREAD_STACK bytes, whatever the libc's default. */
+#define PAL_THREAD_STACK (1u << 20)
 struct pal_thread;
 enum mu_err pal_thread_create(struct pal_thread **t, void *(*fn)(void *), void *arg, struct mu_error *err);
 void pal_thread_join(struct pal_thread *t);

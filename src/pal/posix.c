@@ -90,6 +90,16 @@ enum mu_err pal_map_file(struct pal_map *m, const char *path, struct mu_error *e
 	return MU_OK;
 }
 
+void pal_map_copy_out(const struct pal_map *m, size_t off, size_t len, void *dst)
+{
+	memcpy(dst, m->data + off, len);
+	/* whole pages inside the range only: the pages at its edges may still be read */
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = ((uintptr_t)m->data + off + pg - 1) & ~(pg - 1), e = ((uintptr_t)m->data + off + len) & ~(pg - 1);
+	if (e > a)
+		madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 void pal_unmap(struct pal_map *m)
 {
 	if (m->data && m->len)
@@ -305,7 +315,16 @@ enum mu_err pal_thread_create(struct pal_thread **out, void *(*fn)(void *), void
 	struct pal_thread *t = pal_alloc(sizeof *t, 16);
 	if (!t)
 		return mu_errf(err, MU_ERR_NOMEM, "out of memory creating a thread");
-	int rc = pthread_create(&t->t, NULL, fn, arg);
+	/* One stack size on every libc (musl's default is 128 KiB, glibc's the stack rlimit): the
+	 * engine's kernels keep prepared activations on the stack (about 40 KiB). */
+	pthread_attr_t attr;
+	int rc = pthread_attr_init(&attr);
+	if (rc == 0) {
+		rc = pthread_attr_setstacksize(&attr, PAL_THREAD_STACK);
+		if (rc == 0)
+			rc = pthread_create(&t->t, &attr, fn, arg);
+		pthread_attr_destroy(&attr);
+	}
 	if (rc != 0) {
 		pal_free(t, sizeof *t);
 		return mu_errf(err, MU_ERR_IO, "cannot create thread: %s", strerror(rc));
