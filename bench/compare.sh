@@ -1,9 +1,13 @@
 #!/bin/sh
 # Side-by-side speed of mu and (optionally) llama.cpp on the same GGUF files.
 #
-#   bench/compare.sh [-t LIST] [-p N] [-n N] [-r REPS] [--markdown] MODEL.gguf...
+#   bench/compare.sh [-t LIST] [-l LIST] [-p N] [-n N] [-r REPS] [--markdown] MODEL.gguf...
 #
 #   -t LIST     comma-separated thread counts (default 1,2)
+#   -l LIST     how the weights are held, comma-separated (default map):
+#                 map   the file's mapping (mu bench --load map, llama-bench -mmp 1)
+#                 copy  a copy in anonymous memory (mu bench --load copy, the memory mu-enclave
+#                       unseals weights into; llama-bench -mmp 0)
 #   -p N        prompt tokens of the pp test (default 128; 0 skips it)
 #   -n N        generated tokens of the tg test (default 64; 0 skips it)
 #   -r REPS     repetitions (default 3)
@@ -32,7 +36,7 @@ MEMBW=${MEMBW:-$ROOT/build/bench/membw}
 MEMBW_SIZE=${MEMBW_SIZE:-1G}
 LLAMA_BENCH=${LLAMA_BENCH:-}
 PY=${PY:-python3}
-THREADS=1,2 PP=128 TG=64 REPS=3 MARKDOWN=0
+THREADS=1,2 LOADS=map PP=128 TG=64 REPS=3 MARKDOWN=0
 
 die() {
 	echo "compare.sh: $*" >&2
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	-h | --help) usage; exit 0 ;;
 	-t) [ $# -ge 2 ] || die "-t needs a value"; THREADS=$2; shift 2 ;;
+	-l) [ $# -ge 2 ] || die "-l needs a value"; LOADS=$2; shift 2 ;;
 	-p) [ $# -ge 2 ] || die "-p needs a value"; number -p "$2"; PP=$2; shift 2 ;;
 	-n) [ $# -ge 2 ] || die "-n needs a value"; number -n "$2"; TG=$2; shift 2 ;;
 	-r) [ $# -ge 2 ] || die "-r needs a value"; number -r "$2"; REPS=$2; shift 2 ;;
@@ -60,7 +65,16 @@ while [ $# -gt 0 ]; do
 	*) break ;;
 	esac
 done
-[ $# -gt 0 ] || die "no model given (usage: bench/compare.sh [-t LIST] [-p N] [-n N] [-r REPS] [--markdown] MODEL.gguf...)"
+[ $# -gt 0 ] || die "no model given (usage: bench/compare.sh [-t LIST] [-l LIST] [-p N] [-n N] [-r REPS] [--markdown] MODEL.gguf...)"
+for l in $(echo "$LOADS" | tr ',' ' '); do
+	case $l in
+	map | copy) ;;
+	*) die "-l: '$l' is not map or copy" ;;
+	esac
+done
+case $LOADS in
+'' | ,* | *, | *,,*) die "-l: '$LOADS' is not a comma-separated list of map and copy" ;;
+esac
 case $THREADS in
 '' | ,* | *, | *,,* | *[!0-9,]*) die "-t: '$THREADS' is not a comma-separated list of thread counts" ;;
 esac
@@ -88,22 +102,27 @@ for m in "$@"; do
 	i=$((i + 1))
 	echo "$m" >"$TMP/model$i.name"
 	for t in $(echo "$THREADS" | tr ',' ' '); do
-		r=1
-		while [ "$r" -le "$REPS" ]; do
-			echo "compare: $(basename "$m") -t $t rep $r/$REPS: mu" >&2
-			if ! "$MU" bench -m "$m" -p "$PP" -n "$TG" -t "$t" -r 1 --json >>"$TMP/model$i.t$t.mu" 2>"$TMP/err"; then
-				cat "$TMP/err" >&2
-				die "mu bench failed on $m"
-			fi
-			if [ -n "$LLAMA_BENCH" ]; then
-				echo "compare: $(basename "$m") -t $t rep $r/$REPS: llama-bench" >&2
-				if ! "$LLAMA_BENCH" -m "$m" -p "$PP" -n "$TG" -t "$t" -r 1 -o json \
-					>"$TMP/model$i.t$t.lb$r" 2>"$TMP/err"; then
-					tail -n 20 "$TMP/err" >&2
-					die "llama-bench failed on $m"
+		for l in $(echo "$LOADS" | tr ',' ' '); do
+			mmp=1
+			[ "$l" = map ] || mmp=0
+			r=1
+			while [ "$r" -le "$REPS" ]; do
+				echo "compare: $(basename "$m") -t $t -l $l rep $r/$REPS: mu" >&2
+				if ! "$MU" bench -m "$m" -p "$PP" -n "$TG" -t "$t" -r 1 --load "$l" --json \
+					>>"$TMP/model$i.t$t.$l.mu" 2>"$TMP/err"; then
+					cat "$TMP/err" >&2
+					die "mu bench failed on $m"
 				fi
-			fi
-			r=$((r + 1))
+				if [ -n "$LLAMA_BENCH" ]; then
+					echo "compare: $(basename "$m") -t $t -l $l rep $r/$REPS: llama-bench" >&2
+					if ! "$LLAMA_BENCH" -m "$m" -p "$PP" -n "$TG" -t "$t" -mmp "$mmp" -r 1 -o json \
+						>"$TMP/model$i.t$t.$l.lb$r" 2>"$TMP/err"; then
+						tail -n 20 "$TMP/err" >&2
+						die "llama-bench failed on $m"
+					fi
+				fi
+				r=$((r + 1))
+			done
 		done
 	done
 done
@@ -112,10 +131,11 @@ echo "compare: measuring memory bandwidth again" >&2
 "$MEMBW" --size "$MEMBW_SIZE" -t "$THREADS" --json >"$TMP/membw2.json" || die "$MEMBW failed"
 
 "$PY" - "$TMP" "$i" "$THREADS" "$PP" "$TG" "$MARKDOWN" "$load_before" "$load_after" "$MEMBW_SIZE" \
-	"${LLAMA_BENCH:+yes}" <<'PY'
+	"${LLAMA_BENCH:+yes}" "$LOADS" <<'PY'
 import glob, json, math, os, sys
 
-tmp, n_models, threads, pp, tg, markdown, load0, load1, membw_size, have_lb = sys.argv[1:11]
+tmp, n_models, threads, pp, tg, markdown, load0, load1, membw_size, have_lb, loads = sys.argv[1:12]
+loads = loads.split(",")
 n_models, pp, tg, markdown = int(n_models), int(pp), int(tg), markdown == "1"
 threads = [int(t) for t in threads.split(",")]
 
@@ -146,31 +166,32 @@ for i in range(1, n_models + 1):
     if name.endswith(".gguf"):
         name = name[:-5]
     for t in threads:
-        ours = [json.loads(l) for l in open(os.path.join(tmp, "model%d.t%d.mu" % (i, t))) if l.strip()]
-        kernels.update(o["kernels"] for o in ours)
-        per_tok = ours[0]["weight_bytes_per_token"]
-        theirs = []
-        for f in sorted(glob.glob(os.path.join(tmp, "model%d.t%d.lb*" % (i, t)))):
-            theirs.extend(json.load(open(f)))
-        for test, n in (("pp", pp), ("tg", tg)):
-            if n == 0:
-                continue
-            o = stats([x[test]["tokens_per_s"] for x in ours])
-            if test == "pp":
-                l = stats([x["avg_ts"] for x in theirs if x["n_prompt"] == n and x["n_gen"] == 0])
-            else:
-                l = stats([x["avg_ts"] for x in theirs if x["n_gen"] == n and x["n_prompt"] == 0])
-            ratio = "%.2f" % (o[0] / l[0]) if o and l and l[0] > 0 else "—"
-            bound = ob = lbf = "—"
-            if test == "tg" and t in bw and per_tok > 0:
-                b = bw[t]["best_gbps"] * 1e9 / per_tok
-                bound = "%.2f" % b
-                ob = "%.0f%%" % (100 * o[0] / b)
-                if l:
-                    lbf = "%.0f%%" % (100 * l[0] / b)
-            rows.append([name, str(t), "%s%d" % (test, n), fmt(o), fmt(l), ratio, bound, ob, lbf])
+        for ld in loads:
+            ours = [json.loads(l) for l in open(os.path.join(tmp, "model%d.t%d.%s.mu" % (i, t, ld))) if l.strip()]
+            kernels.update(o["kernels"] for o in ours)
+            per_tok = ours[0]["weight_bytes_per_token"]
+            theirs = []
+            for f in sorted(glob.glob(os.path.join(tmp, "model%d.t%d.%s.lb*" % (i, t, ld)))):
+                theirs.extend(json.load(open(f)))
+            for test, n in (("pp", pp), ("tg", tg)):
+                if n == 0:
+                    continue
+                o = stats([x[test]["tokens_per_s"] for x in ours])
+                if test == "pp":
+                    l = stats([x["avg_ts"] for x in theirs if x["n_prompt"] == n and x["n_gen"] == 0])
+                else:
+                    l = stats([x["avg_ts"] for x in theirs if x["n_gen"] == n and x["n_prompt"] == 0])
+                ratio = "%.2f" % (o[0] / l[0]) if o and l and l[0] > 0 else "—"
+                bound = ob = lbf = "—"
+                if test == "tg" and t in bw and per_tok > 0:
+                    b = bw[t]["best_gbps"] * 1e9 / per_tok
+                    bound = "%.2f" % b
+                    ob = "%.0f%%" % (100 * o[0] / b)
+                    if l:
+                        lbf = "%.0f%%" % (100 * l[0] / b)
+                rows.append([name, str(t), ld, "%s%d" % (test, n), fmt(o), fmt(l), ratio, bound, ob, lbf])
 
-head = ["model", "threads", "test", "mu tok/s", "llama.cpp tok/s", "ratio", "tg bound tok/s", "mu/bound",
+head = ["model", "threads", "weights", "test", "mu tok/s", "llama.cpp tok/s", "ratio", "tg bound tok/s", "mu/bound",
         "llama.cpp/bound"]
 for label, run in zip(("before", "after"), runs):
     print("membw %s (%s buffer, %s loads, best of %d passes): %s" % (

@@ -109,9 +109,11 @@ m=$TMP/tiny-k-q4_k_m.gguf
 "$MU" bench -m "$m" -p 16 -n 8 -r 1 --json >"$TMP/bench16.json" 2>/dev/null
 "$MU" bench -m "$m" -p 64 -n 8 -r 1 --json >"$TMP/bench64.json" 2>/dev/null
 MU_KERNELS=ref "$MU" bench -m "$m" -p 8 -n 8 -r 1 --json >"$TMP/bench_ref.json" 2>/dev/null
+"$MU" bench -m "$m" -p 16 -n 8 -r 1 --load copy --json >"$TMP/bench_copy.json" 2>/dev/null
 if $PY -c "$READ_GGUF
 import json, os
 d = json.load(open(sys.argv[1])); d64 = json.load(open(sys.argv[2])); dr = json.load(open(sys.argv[3]))
+dc = json.load(open(sys.argv[5]))
 meta, ts = rf.read_gguf(sys.argv[4])
 # expected bytes per token: every tensor but the embedding table and rope factors, plus one
 # embedding row, or the whole table when it is the output matrix
@@ -124,19 +126,24 @@ if d['weight_bytes_per_token'] != want: errs.append('weight_bytes_per_token %d, 
 if d['kernels'] not in ('ref', 'avx2', 'avx512'): errs.append('kernels %r' % d['kernels'])
 if dr['kernels'] != 'ref': errs.append('MU_KERNELS=ref reports %r' % dr['kernels'])
 if not 0 < d['ctx_bytes'] < d64['ctx_bytes']: errs.append('ctx_bytes %d (-p 16) vs %d (-p 64)' % (d['ctx_bytes'], d64['ctx_bytes']))
-for x in (d, d64):
+if d['load'] != 'map' or dc['load'] != 'copy': errs.append('load %r (default), %r (--load copy)' % (d['load'], dc['load']))
+for k in ('weight_bytes', 'weight_bytes_per_token', 'ctx_bytes'):
+    if dc[k] != d[k]: errs.append('--load copy: %s %d, mapped %d' % (k, dc[k], d[k]))
+if not (dc['pp']['tokens_per_s'] > 0 and dc['tg']['tokens_per_s'] > 0): errs.append('--load copy: %r' % dc)
+for x in (d, d64, dc):
     if not 0 < x['peak_rss_bytes'] <= size + x['ctx_bytes'] + (64 << 20):
         errs.append('peak_rss_bytes %d, file %d, run state %d' % (x['peak_rss_bytes'], size, x['ctx_bytes']))
 if not (d['pp']['tokens_per_s'] > 0 and d['tg']['tokens_per_s'] > 0 and d['weight_bytes'] == sum(t.nbytes() for t in ts.values())):
     errs.append('pp/tg/weight_bytes: %r' % d)
 print('; '.join(errs))
 sys.exit(1 if errs else 0)
-" "$TMP/bench16.json" "$TMP/bench64.json" "$TMP/bench_ref.json" "$m" >"$TMP/py.out" 2>&1; then ok; else
+" "$TMP/bench16.json" "$TMP/bench64.json" "$TMP/bench_ref.json" "$m" "$TMP/bench_copy.json" >"$TMP/py.out" 2>&1; then ok; else
 	bad "mu bench --json fields: $(cat "$TMP/py.out")"
 fi
 "$MU" bench -m "$m" -p 8 -n 8 -r 1 >"$TMP/bench.txt" 2>/dev/null
-check "mu bench table has the new columns" grep -q '| kernels | read/token |  run state |   peak RSS |' "$TMP/bench.txt"
-check "mu bench table rows name the kernel path" grep -Eq '^\| .*tg8 .*\| +(ref|avx2|avx512) \|' "$TMP/bench.txt"
+check "mu bench table has the new columns" grep -q '| kernels | load | read/token |  run state |   peak RSS |' "$TMP/bench.txt"
+check "mu bench table rows name the kernel path and the load" grep -Eq '^\| .*tg8 .*\| +(ref|avx2|avx512) \|  map \|' "$TMP/bench.txt"
+expect_fail 2 "load" "$MU" bench -m "$m" -p 8 -n 8 -r 1 --load disk
 
 # 5. membw on a small buffer: positive figures, text and JSON; bad options refused.
 if [ -x "$MEMBW" ]; then
@@ -157,9 +164,11 @@ fi
 # 6. bench/compare.sh on a tiny model without llama.cpp, then with a stand-in llama-bench that
 #    prints llama-bench's JSON with fixed rates, to check the alternation and the table.
 export MEMBW
-if MU=$MU MEMBW_SIZE=64M sh bench/compare.sh -t 1 -p 8 -n 8 -r 2 "$TMP/tiny-km.gguf" >"$TMP/cmp.txt" 2>"$TMP/cmp.err"; then
-	check "compare.sh: a pp8 row" grep -Eq '^tiny-km +1 +pp8 +[0-9.]+ ± [0-9.]+ +— ' "$TMP/cmp.txt"
-	check "compare.sh: a tg8 row with a bound" grep -Eq '^tiny-km +1 +tg8 +[0-9.]+ ± [0-9.]+ +— +— +[0-9.]+ +[0-9]+% +—$' "$TMP/cmp.txt"
+if MU=$MU MEMBW_SIZE=64M sh bench/compare.sh -t 1 -l map,copy -p 8 -n 8 -r 2 "$TMP/tiny-km.gguf" >"$TMP/cmp.txt" 2>"$TMP/cmp.err"; then
+	for l in map copy; do
+		check "compare.sh: a pp8 row ($l)" grep -Eq "^tiny-km +1 +$l +pp8 +[0-9.]+ ± [0-9.]+ +— " "$TMP/cmp.txt"
+		check "compare.sh: a tg8 row with a bound ($l)" grep -Eq "^tiny-km +1 +$l +tg8 +[0-9.]+ ± [0-9.]+ +— +— +[0-9.]+ +[0-9]+% +—\$" "$TMP/cmp.txt"
+	done
 	check "compare.sh: membw and load average noted" sh -c "grep -q '^membw before (64M buffer' '$TMP/cmp.txt' && grep -q '^membw after (64M buffer' '$TMP/cmp.txt' && grep -q 'load average before' '$TMP/cmp.txt'"
 else
 	bad "compare.sh without LLAMA_BENCH: $(tail -n 5 "$TMP/cmp.err")"
@@ -187,24 +196,28 @@ if MU=$TMP/mu-logged LLAMA_BENCH=$TMP/fake-llama-bench MEMBW_SIZE=64M sh bench/c
 	sed 's/ .*//' "$TMP/order.log" | tr '\n' ' ' >"$TMP/order.txt"
 	check "compare.sh alternates mu and llama-bench per repetition" \
 		grep -qx 'mu llama-bench mu llama-bench mu llama-bench mu llama-bench ' "$TMP/order.txt"
-	check "compare.sh passes threads and sizes to llama-bench" grep -q -- '-p 8 -n 4 -t 2 -r 1 -o json' "$TMP/order.log"
-	check "compare.sh --markdown header" grep -q '^| model | threads | test | mu tok/s | llama.cpp tok/s | ratio |' "$TMP/cmp.md"
+	check "compare.sh passes threads and sizes to llama-bench" grep -q -- '-p 8 -n 4 -t 2 -mmp 1 -r 1 -o json' "$TMP/order.log"
+	check "compare.sh --markdown header" grep -q '^| model | threads | weights | test | mu tok/s | llama.cpp tok/s | ratio |' "$TMP/cmp.md"
 	# the ratio column is mu's mean / 100 for pp and / 50 for tg; llama.cpp reaches 50 / bound
 	check "compare.sh ratios and bound fractions from the numbers in the table" $PY -c "
 import re, sys
 rows = [l.split(' | ') for l in open(sys.argv[1]) if l.startswith('| tiny-km ')]
 assert len(rows) == 4, rows
 for r in rows:
-    mu = float(r[3].split(' ± ')[0]); lb = float(r[4].split(' ± ')[0])
-    assert lb == (100.0 if r[2] == 'pp8' else 50.0), r
-    assert abs(float(r[5]) - mu / lb) <= 0.006 + 0.001 * mu / lb, r
-    if r[2] == 'tg4':
-        bound = float(r[6])
-        assert abs(float(r[8].rstrip(' |%\n')) - 100 * lb / bound) <= 0.6, r
+    assert r[2] == 'map', r
+    mu = float(r[4].split(' ± ')[0]); lb = float(r[5].split(' ± ')[0])
+    assert lb == (100.0 if r[3] == 'pp8' else 50.0), r
+    assert abs(float(r[6]) - mu / lb) <= 0.006 + 0.001 * mu / lb, r
+    if r[3] == 'tg4':
+        bound = float(r[7])
+        assert abs(float(r[9].rstrip(' |%\n')) - 100 * lb / bound) <= 0.6, r
 " "$TMP/cmp.md"
 else
 	bad "compare.sh with a stand-in llama-bench: $(tail -n 5 "$TMP/cmp.err")"
 fi
+MU=$MU sh bench/compare.sh -l map,disk "$TMP/tiny-km.gguf" >"$TMP/out.txt" 2>&1
+rc=$?
+check "compare.sh: an unknown -l value is a clear error (rc $rc)" sh -c "[ $rc -eq 2 ] && grep -q \"'disk' is not map or copy\" '$TMP/out.txt'"
 MU=$MU sh bench/compare.sh "$TMP/missing.gguf" >"$TMP/out.txt" 2>&1
 rc=$?
 check "compare.sh: a missing model is a clear error (rc $rc)" sh -c "[ $rc -eq 2 ] && grep -q 'missing.gguf: no such model file' '$TMP/out.txt'"

@@ -120,14 +120,33 @@ enum mu_err session_open(struct mu_session *s, const char *path, int load_model,
 	return session_open_kv(s, path, load_model, n_ctx, n_threads, MU_DTYPE_F16, err);
 }
 
-enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
-			    enum mu_dtype kv_type, struct mu_error *err)
+/* Replaces the file's mapping by a copy in the memory mu-enclave uses for unsealed weights,
+ * 64 MiB at a time, releasing each copied piece of the mapping so that the resident set holds
+ * one copy of the weights, not two. */
+static enum mu_err copy_file(struct mu_session *s, struct mu_error *err)
+{
+	enum mu_err rc = pal_secret_alloc(&s->copy, s->map.len, PAL_SECRET_NO_MEMFD | PAL_SECRET_ALLOW_UNLOCKED, err);
+	if (rc)
+		return rc;
+	const size_t piece = (size_t)64 << 20;
+	for (size_t off = 0; off < s->map.len; off += piece)
+		pal_map_copy_out(&s->map, off, s->map.len - off < piece ? s->map.len - off : piece, s->copy.data + off);
+	pal_unmap(&s->map);
+	s->map.data = s->copy.data;
+	s->map.len = s->copy.len;
+	return MU_OK;
+}
+
+static enum mu_err session_open_any(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx,
+				    int n_threads, enum mu_dtype kv_type, int copy, struct mu_error *err)
 {
 	enum mu_err rc;
 	struct mu_ctx_params cp;
 	memset(s, 0, sizeof *s);
 	if ((rc = pal_map_file(&s->map, path, err)))
 		return rc;
+	if (copy && s->map.len > 0 && (rc = copy_file(s, err)))
+		goto fail;
 	if ((rc = gguf_mem_size(s->map.data, s->map.len, &s->gguf_mem_len, err)))
 		goto fail;
 	s->gguf_mem = pal_alloc(s->gguf_mem_len, 64);
@@ -258,6 +277,18 @@ out:
 	return rc;
 }
 
+enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
+			    enum mu_dtype kv_type, struct mu_error *err)
+{
+	return session_open_any(s, path, load_model, n_ctx, n_threads, kv_type, 0, err);
+}
+
+enum mu_err session_open_copy(struct mu_session *s, const char *path, uint32_t n_ctx, int n_threads,
+			      struct mu_error *err)
+{
+	return session_open_any(s, path, 1, n_ctx, n_threads, MU_DTYPE_F16, 1, err);
+}
+
 void session_close(struct mu_session *s)
 {
 	if (s->tok_mem)
@@ -270,6 +301,9 @@ void session_close(struct mu_session *s)
 		pal_free(s->model, sizeof *s->model);
 	if (s->gguf_mem)
 		pal_free(s->gguf_mem, s->gguf_mem_len);
-	pal_unmap(&s->map);
+	if (s->copy.data)
+		pal_secret_free(&s->copy); /* s->map points into it */
+	else
+		pal_unmap(&s->map);
 	memset(s, 0, sizeof *s);
 }
