@@ -59,7 +59,7 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOL_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
 .PHONY: static-enclave image all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
-all: $(BUILD)/mu $(BUILD)/mu-enclave tests $(BUILD)/bench/membw
+all: $(BUILD)/mu $(BUILD)/mu-enclave tests $(BUILD)/bench/membw $(BUILD)/bench/kernels
 tests: $(TEST_BIN) $(TOOL_BIN) $(BUILD)/tests/mu-enclave-test
 
 $(BUILD)/obj/%.o: %.c
@@ -159,9 +159,13 @@ check-asan:
 $(BUILD)/bench/membw: bench/membw.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
+# The kernels with their weights in cache (bench/kernels.c), against the engine library.
+$(BUILD)/bench/kernels: bench/kernels.c $(BUILD)/libmu_engine.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libmu_engine.a $(LIBS)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/mu $(BUILD)/bench/membw
+	@$(MAKE) --no-print-directory $(BUILD)/mu $(BUILD)/bench/membw $(BUILD)/bench/kernels
 	BUILD=$(BUILD) ./bench/run.sh
 
 # libFuzzer harnesses (clang). fuzz-replay runs each harness once over its corpus.

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Command-level tests of the benchmark tools: mu gen-model's K types and their llama.cpp mix,
-# the comparison fields of mu bench, bench/membw and bench/compare.sh. A few seconds. asan-ok
+# the comparison fields of mu bench, bench/membw, bench/kernels and bench/compare.sh. A few
+# seconds. asan-ok
 # Env: MU (the mu binary), SHARED (the fixtures, default ../shared), MEMBW (the bandwidth probe,
-# default build/bench/membw next to MU's build).
+# default build/bench/membw next to MU's build), KBENCH (the cached-kernel probe, likewise).
 set -u
 . tests/lib.sh
 MEMBW=${MEMBW:-$(dirname "$MU")/bench/membw}
+KBENCH=${KBENCH:-$(dirname "$MU")/bench/kernels}
 READ_GGUF="import sys; sys.path.insert(0, 'tests/ref'); import ref_forward as rf"
 
 # types MODEL: "name type" for every tensor of MODEL, from the oracle's own GGUF reader
@@ -109,7 +111,7 @@ m=$TMP/tiny-k-q4_k_m.gguf
 "$MU" bench -m "$m" -p 16 -n 8 -r 1 --json >"$TMP/bench16.json" 2>/dev/null
 "$MU" bench -m "$m" -p 64 -n 8 -r 1 --json >"$TMP/bench64.json" 2>/dev/null
 MU_KERNELS=ref "$MU" bench -m "$m" -p 8 -n 8 -r 1 --json >"$TMP/bench_ref.json" 2>/dev/null
-"$MU" bench -m "$m" -p 16 -n 8 -r 1 --load copy --json >"$TMP/bench_copy.json" 2>/dev/null
+"$MU" bench -m "$m" -p 16 -n 8 -r 1 --load map --json >"$TMP/bench_map.json" 2>/dev/null
 if $PY -c "$READ_GGUF
 import json, os
 d = json.load(open(sys.argv[1])); d64 = json.load(open(sys.argv[2])); dr = json.load(open(sys.argv[3]))
@@ -126,10 +128,10 @@ if d['weight_bytes_per_token'] != want: errs.append('weight_bytes_per_token %d, 
 if d['kernels'] not in ('ref', 'avx2', 'avx512'): errs.append('kernels %r' % d['kernels'])
 if dr['kernels'] != 'ref': errs.append('MU_KERNELS=ref reports %r' % dr['kernels'])
 if not 0 < d['ctx_bytes'] < d64['ctx_bytes']: errs.append('ctx_bytes %d (-p 16) vs %d (-p 64)' % (d['ctx_bytes'], d64['ctx_bytes']))
-if d['load'] != 'map' or dc['load'] != 'copy': errs.append('load %r (default), %r (--load copy)' % (d['load'], dc['load']))
+if d['load'] != 'copy' or dc['load'] != 'map': errs.append('load %r (default), %r (--load map)' % (d['load'], dc['load']))
 for k in ('weight_bytes', 'weight_bytes_per_token', 'ctx_bytes'):
-    if dc[k] != d[k]: errs.append('--load copy: %s %d, mapped %d' % (k, dc[k], d[k]))
-if not (dc['pp']['tokens_per_s'] > 0 and dc['tg']['tokens_per_s'] > 0): errs.append('--load copy: %r' % dc)
+    if dc[k] != d[k]: errs.append('--load map: %s %d, copied %d' % (k, dc[k], d[k]))
+if not (dc['pp']['tokens_per_s'] > 0 and dc['tg']['tokens_per_s'] > 0): errs.append('--load map: %r' % dc)
 for x in (d, d64, dc):
     if not 0 < x['peak_rss_bytes'] <= size + x['ctx_bytes'] + (64 << 20):
         errs.append('peak_rss_bytes %d, file %d, run state %d' % (x['peak_rss_bytes'], size, x['ctx_bytes']))
@@ -137,13 +139,32 @@ if not (d['pp']['tokens_per_s'] > 0 and d['tg']['tokens_per_s'] > 0 and d['weigh
     errs.append('pp/tg/weight_bytes: %r' % d)
 print('; '.join(errs))
 sys.exit(1 if errs else 0)
-" "$TMP/bench16.json" "$TMP/bench64.json" "$TMP/bench_ref.json" "$m" "$TMP/bench_copy.json" >"$TMP/py.out" 2>&1; then ok; else
+" "$TMP/bench16.json" "$TMP/bench64.json" "$TMP/bench_ref.json" "$m" "$TMP/bench_map.json" >"$TMP/py.out" 2>&1; then ok; else
 	bad "mu bench --json fields: $(cat "$TMP/py.out")"
 fi
 "$MU" bench -m "$m" -p 8 -n 8 -r 1 >"$TMP/bench.txt" 2>/dev/null
 check "mu bench table has the new columns" grep -q '| kernels | load | read/token |  run state |   peak RSS |' "$TMP/bench.txt"
-check "mu bench table rows name the kernel path and the load" grep -Eq '^\| .*tg8 .*\| +(ref|avx2|avx512) \|  map \|' "$TMP/bench.txt"
+check "mu bench table rows name the kernel path and the load" grep -Eq '^\| .*tg8 .*\| +(ref|avx2|avx512) \| copy \|' "$TMP/bench.txt"
 expect_fail 2 "load" "$MU" bench -m "$m" -p 8 -n 8 -r 1 --load disk
+# packed_bytes: on tiny-p Q8_0 every matrix is packed by a path that packs Q8_0 (avx512), nothing
+# by the others, and nothing on the file's mapping
+"$MU" gen-model --arch llama --shape tiny-p --type q8_0 --seed 2 -o "$TMP/tiny-p.gguf" >/dev/null 2>&1
+for k in ref avx2 avx512; do
+	for l in copy map; do
+		MU_KERNELS=$k "$MU" bench -m "$TMP/tiny-p.gguf" -p 4 -n 4 -r 1 --load $l --json >"$TMP/bp.json" 2>"$TMP/bp.err" || {
+			grep -q "kernel path $k is unavailable" "$TMP/bp.err" || bad "bench tiny-p $k $l: $(tail -n 1 "$TMP/bp.err")"
+			continue
+		}
+		check "packed_bytes on tiny-p q8_0, $k, --load $l" $PY -c "$READ_GGUF
+import json
+d = json.load(open(sys.argv[1])); meta, ts = rf.read_gguf(sys.argv[2])
+mats = sum(t.nbytes() for t in ts.values() if len(t.ne) == 2)
+want = mats if sys.argv[3] == 'avx512' and sys.argv[4] == 'copy' else 0
+assert d['kernels'] == sys.argv[3] and d['packed_bytes'] == want, (d, want)
+" "$TMP/bp.json" "$TMP/tiny-p.gguf" "$k" "$l"
+	done
+done
+check "mu info says what a run packs" sh -c "'$MU' info --no-tensors '$TMP/tiny-p.gguf' | grep -Eq 'to run: read once into anonymous memory \(2 MiB pages\), of which [0-9]+ bytes'"
 
 # 5. membw on a small buffer: positive figures, text and JSON; bad options refused.
 if [ -x "$MEMBW" ]; then
@@ -159,6 +180,35 @@ assert d['size_bytes']==64<<20 and d['isa']=='avx2' and d['pages']=='4k' and r['
 	done
 else
 	bad "$MEMBW is missing (make builds it)"
+fi
+
+# 5b. bench/kernels on a small matrix: a line per available path and type, positive figures;
+#     bad options refused.
+if [ -x "$KBENCH" ]; then
+	"$KBENCH" -n 512 --rows 8 --nt 3 --json >"$TMP/kb.json" 2>"$TMP/kb.err"
+	check "bench/kernels --json: every type on every path the CPU has" $PY -c "
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+types = {'f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_K', 'q5_K', 'q6_K'}
+paths = {r['path'] for r in rows}
+assert 'ref' in paths, paths
+for p in paths:
+    assert {r['type'] for r in rows if r['path'] == p and r['layout'] == 'gguf'} == types, (p, rows)
+packed = {(r['path'], r['type']) for r in rows if r['layout'] == 'packed'}
+assert packed == ({('avx512', 'q8_0'), ('avx512', 'q4_0')} if 'avx512' in paths else set()), packed
+for r in rows:
+    assert r['n'] == 512 and r['rows'] == 8 and r['nt'] == 3 and r['weight_bytes'] > 0, r
+    assert r['matvec_ns_per_row'] > 0 and r['matvec_gbps'] > 0 and r['matmul_ns_per_row_act'] > 0, r
+" "$TMP/kb.json"
+	"$KBENCH" --path ref --type q8_0 -n 64 --rows 2 --nt 1 >"$TMP/kb.txt" 2>&1
+	check "bench/kernels table" grep -Eq '^ref +q8_0 +gguf +[0-9.]+ +[0-9.]+ +[0-9.]+$' "$TMP/kb.txt"
+	expect_fail 2 "'q9' is not a weight type" "$KBENCH" --type q9
+	expect_fail 2 "not a multiple of q4_K's block of 256" "$KBENCH" --type q4_K -n 100
+	expect_fail 2 "'sse9' is not ref, avx2 or avx512" "$KBENCH" --path sse9
+	expect_fail 2 "not a number" "$KBENCH" --rows 0
+	expect_fail 2 "unknown option" "$KBENCH" --frobnicate x
+else
+	bad "$KBENCH is missing (make builds it)"
 fi
 
 # 6. bench/compare.sh on a tiny model without llama.cpp, then with a stand-in llama-bench that

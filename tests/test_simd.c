@@ -13,6 +13,8 @@
  *  - the inputs are random with mixed magnitudes: zeros of both signs, subnormals, the largest
  *    finite values, f16 scales from the smallest subnormal to 65504, every int8 quant;
  *  - act_prepare gives the reference's bytes, also for NaN, infinite, huge and tiny input;
+ *  - a path's packed tables (Q8_0 and Q4_0 on avx512) on packed copies of the same rows:
+ *    matvec, matmul and dequant_row give the reference's bits;
  *  - dot_f32 and axpy (f32 and f16 values) equal the reference; row conversions
  *    (dequant_row, quantize_row) are left to the reference tables.
  */
@@ -308,6 +310,100 @@ static void check_type(const struct mu_kernel_path *kp, enum mu_dtype t)
 	printf("  %s %-5s %d shapes\n", kp->name, name, shapes);
 }
 
+/* ---- packed tables -------------------------------------------------------------------------
+ * A path's packed kernels (kernels.h) read rows that pack_rows rewrote; on the same values they
+ * must give the reference's bits: matvec over the rows and over splits of them, matmul with
+ * nt = 1..9 and an output stride, and dequant_row (the embedding lookup) row by row. */
+static int check_packed_shape(const struct mu_kernel_path *kp, enum mu_dtype t, size_t n, size_t rows)
+{
+	const struct mu_type_kernels *ref = mu_kernels_ref(t), *pk = kp->packed(t);
+	const char *name = mu_dtype_get(t)->name;
+	size_t rb = mu_dtype_row_size(t, n), asz = mu_act_size(ref->act, n), xs = asz + 1 + rng_below(40);
+	size_t woff = rng_below(3), ldo = rows + 2;
+	uint8_t *w = xmalloc(rows * rb), *wp = xmalloc(rows * rb + 4), *x = xmalloc(MAX_NT * xs);
+	float *xf = xmalloc(n * sizeof(float)), *want = xmalloc(MAX_NT * rows * sizeof(float));
+	float *got = xmalloc(MAX_NT * ldo * sizeof(float)), *d1 = xmalloc(n * sizeof(float)),
+	      *d2 = xmalloc(n * sizeof(float));
+	int bad = 0;
+	for (size_t r = 0; r < rows; r++)
+		rand_row(t, w + r * rb, n);
+	for (size_t a = 0; a < MAX_NT; a++) {
+		rand_act(xf, n, 0);
+		mu_act_prepare(ref->act, xf, x + a * xs, n);
+		ref->matvec(w, rb, x + a * xs, n, want + a * rows, 0, rows);
+	}
+	memcpy(wp + woff, w, rows * rb);
+	pk->pack_rows(wp + woff, rb, n, rows);
+	const uint8_t *W = wp + woff;
+	bad += memcmp(W, w, rows * rb) == 0 && rows * rb > 0; /* packing changed the bytes */
+	memset(got, 0xff, rows * sizeof(float));
+	pk->matvec(W, rb, x, n, got, 0, rows);
+	bad += memcmp(got, want, rows * sizeof(float)) != 0;
+	memset(got, 0xff, rows * sizeof(float));
+	for (size_t r0 = 0; r0 < rows;) {
+		size_t r1 = r0 + 1 + rng_below((uint32_t)rows);
+		r1 = r1 > rows ? rows : r1;
+		pk->matvec(W, rb, x, n, got, r0, r1);
+		r0 = r1;
+	}
+	bad += memcmp(got, want, rows * sizeof(float)) != 0;
+	for (size_t nt = 1; nt <= MAX_NT; nt++) {
+		size_t r0 = rows > 2 ? rng_below((uint32_t)(rows / 2)) : 0, r1 = rows;
+		for (size_t i = 0; i < MAX_NT * ldo; i++)
+			got[i] = u2f(0x7fc0dead);
+		pk->matmul(W, rb, x, xs, n, got, ldo, nt, r0, r1);
+		int mm_bad = 0;
+		for (size_t a = 0; a < MAX_NT; a++)
+			for (size_t r = 0; r < ldo; r++) {
+				int inside = a < nt && r >= r0 && r < r1;
+				uint32_t g = f2u(got[a * ldo + r]);
+				mm_bad += inside ? g != f2u(want[a * rows + r]) : g != 0x7fc0dead;
+			}
+		if (mm_bad)
+			fprintf(stderr, "  %s packed %s n=%zu rows=%zu matmul nt=%zu: %d elements wrong\n", kp->name, name,
+				n, rows, nt, mm_bad);
+		bad += mm_bad != 0;
+	}
+	for (size_t r = 0; r < rows; r++) {
+		ref->dequant_row(w + r * rb, d1, n);
+		pk->dequant_row(W + r * rb, d2, n);
+		bad += memcmp(d1, d2, n * sizeof(float)) != 0;
+	}
+	if (bad)
+		fprintf(stderr, "  %s packed %s n=%zu rows=%zu: %d checks failed\n", kp->name, name, n, rows, bad);
+	free(w); free(wp); free(x); free(xf); free(want); free(got); free(d1); free(d2);
+	return bad;
+}
+
+static void check_packed(const struct mu_kernel_path *kp)
+{
+	int any = 0;
+	for (int ti = 0; ti < MU_DTYPE_COUNT; ti++) {
+		enum mu_dtype t = (enum mu_dtype)ti;
+		const struct mu_type_kernels *pk = mu_dtype_get((uint32_t)t) ? kp->packed(t) : NULL;
+		if (!pk)
+			continue;
+		any = 1;
+		const struct mu_type_kernels *k = kp->type(t);
+		CHECK(pk->act == k->act && pk->matvec && pk->matmul && pk->dequant_row && pk->pack_rows && !pk->quantize_row,
+		      "%s packed %s: table entry", kp->name, mu_dtype_get((uint32_t)t)->name);
+		/* one to several groups of 16 blocks; row blocks of the matmul (n 8192, 70 rows); the
+		 * longest rows whose activations are prepared once (65536) and longer ones (66048) */
+		static const struct {
+			size_t n, rows;
+		} shapes[] = {{512, 1}, {512, 9}, {1024, 3}, {2048, 17}, {4096, 5}, {8192, 70}, {65536, 3}, {66048, 2}};
+		int bad = 0;
+		for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+			bad += check_packed_shape(kp, t, shapes[i].n, shapes[i].rows);
+		CHECK(bad == 0, "%s packed %s: %d shapes differ from the reference", kp->name, mu_dtype_get((uint32_t)t)->name,
+		      bad);
+		printf("  %s packed %s: %zu shapes\n", kp->name, mu_dtype_get((uint32_t)t)->name,
+		       sizeof shapes / sizeof shapes[0]);
+	}
+	if (!any)
+		printf("  %s: no packed tables\n", kp->name);
+}
+
 /* ---- activations, dot, axpy ------------------------------------------------------------- */
 
 /* Blocks of awkward input for Q8_0 activation quantization. */
@@ -520,6 +616,7 @@ int main(void)
 			if (mu_dtype_get((uint32_t)t) && !mu_kernels_ref((enum mu_dtype)t))
 				CHECK(kp->type((enum mu_dtype)t) == NULL, "%s: kernels for type %d that the reference lacks",
 				      kp->name, t);
+		check_packed(kp);
 		test_act_prepare(kp);
 		test_dot_axpy(kp);
 		test_lane_order(kp);

@@ -108,6 +108,7 @@ enum mu_err mu_infer_setup(struct mu_infer *m, const struct mu_enclave_cfg *cfg,
 	m->model = (struct mu_model *)(void *)m->sec[MU_INFER_SEC_MODEL].data;
 	if ((rc = mu_model_load(m->model, &m->g, err)))
 		goto fail;
+	mu_model_pack(m->model); /* the unsealed buffer is ours to rewrite */
 	if ((rc = mu_tokenizer_mem_size(&m->g, &len, err)) || (rc = grant(&m->sec[MU_INFER_SEC_TOK], len, "tokenizer", err)) ||
 	    (rc = mu_tokenizer_init(&m->tok, &m->g, m->sec[MU_INFER_SEC_TOK].data, len, err)))
 		goto fail;

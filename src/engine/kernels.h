@@ -64,7 +64,14 @@ struct mu_type_kernels {
 	 * (first one on ties); d = m / -8.0f; id = d != 0 ? 1/d : 0; q = min(15, trunc(x*id + 8.5f)),
 	 * stored with f16(d) — ggml's reference quantizer. Q8_0 uses the activation rule above. */
 	void (*quantize_row)(const float *src, void *dst, size_t n);
+	/* Packed tables only (mu_kernel_path.packed): rewrites rows [0, rows) of a matrix in place
+	 * from the GGUF layout into the layout this table's matvec, matmul and dequant_row read;
+	 * the same bytes per row. n is a multiple of MU_PACK_ELEMS. NULL elsewhere. */
+	void (*pack_rows)(uint8_t *w, size_t row_bytes, size_t n, size_t rows);
 };
+
+/* Rows of a packed matrix hold a multiple of this many elements (16 blocks of 32). */
+#define MU_PACK_ELEMS 512
 
 /* A kernel path: one implementation of every kernel, all giving the same bits. */
 enum mu_kpath {
@@ -86,6 +93,10 @@ struct mu_kernel_path {
 	 * from vt, which is MU_DTYPE_F32 or MU_DTYPE_F16 (little-endian): attention's weighted sum
 	 * of values. */
 	void (*axpy)(float *y, float a, const void *v, enum mu_dtype vt, size_t n);
+	/* Kernels for weights of type t rewritten once into a layout this path reads faster
+	 * (pack_rows), or NULL when the path reads type t only in the GGUF layout. They give the
+	 * same bits as type(t) on the same values. */
+	const struct mu_type_kernels *(*packed)(enum mu_dtype t);
 };
 
 /* Path p when this build has it and this CPU (and OS) supports it, else NULL. */

@@ -535,6 +535,13 @@ TGT static void axpy_avx2(float *y, float a, const void *v, enum mu_dtype vt, si
 	}
 }
 
+/* This path reads every type in the GGUF layout. */
+static const struct mu_type_kernels *packed_none(enum mu_dtype t)
+{
+	(void)t;
+	return NULL;
+}
+
 /* ---- drivers and tables ------------------------------------------------------------------- */
 
 #define PATH_NAME "avx2"
@@ -543,4 +550,5 @@ TGT static void axpy_avx2(float *y, float a, const void *v, enum mu_dtype vt, si
 #define PATH_Q8_K mu_quantize_q8_k_avx2
 #define PATH_DOT dot_f32_avx2
 #define PATH_AXPY axpy_avx2
+#define PATH_PACKED packed_none
 #include "engine/kernels_drive.h"

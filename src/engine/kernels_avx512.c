@@ -424,4 +424,5 @@ TGT static void axpy_avx512(float *y, float a, const void *v, enum mu_dtype vt, 
 #define PATH_Q8_K mu_quantize_q8_k_avx512
 #define PATH_DOT dot_f32_avx512
 #define PATH_AXPY axpy_avx512
+#define PATH_PACKED mu_packed_avx512
 #include "engine/kernels_drive.h"

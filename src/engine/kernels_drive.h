@@ -18,9 +18,9 @@
  *   struct qact, qact_prep(q4, p, a)        one activation group of GROUP blocks at p,
  *                        prepared for every row that meets it
  *   quantize_q8_0(x, dst, n)                Q8_0 activations
- *   PATH_NAME, PATH_TABLE, PATH_KQ, PATH_Q8_K, PATH_DOT, PATH_AXPY
+ *   PATH_NAME, PATH_TABLE, PATH_KQ, PATH_Q8_K, PATH_DOT, PATH_AXPY, PATH_PACKED
  *                        the path's name, its table's symbol, its K-quant table getter, its
- *                        Q8_K quantizer, its dot_f32 and axpy
+ *                        Q8_K quantizer, its dot_f32 and axpy, its packed-table getter
  * Every (row, activation) output comes from one tile call with R and T constant after
  * inlining; a tile computes each output exactly as the reference does, so the way the loops
  * below cut the work changes no bit.
@@ -173,11 +173,11 @@ TGT static void act_prepare_simd(enum mu_act_kind k, const float *x, void *out, 
 }
 
 /* Dequantization and weight quantization are the reference's alone (kernels.h). */
-static const struct mu_type_kernels kernels_f32 = {MU_ACT_F32, matvec_f32, matmul_f32, NULL, NULL};
-static const struct mu_type_kernels kernels_f16 = {MU_ACT_F32, matvec_f16, matmul_f16, NULL, NULL};
-static const struct mu_type_kernels kernels_bf16 = {MU_ACT_F32, matvec_bf16, matmul_bf16, NULL, NULL};
-static const struct mu_type_kernels kernels_q8_0 = {MU_ACT_Q8_0, matvec_q8_0, matmul_q8_0, NULL, NULL};
-static const struct mu_type_kernels kernels_q4_0 = {MU_ACT_Q8_0, matvec_q4_0, matmul_q4_0, NULL, NULL};
+static const struct mu_type_kernels kernels_f32 = {MU_ACT_F32, matvec_f32, matmul_f32, NULL, NULL, NULL};
+static const struct mu_type_kernels kernels_f16 = {MU_ACT_F32, matvec_f16, matmul_f16, NULL, NULL, NULL};
+static const struct mu_type_kernels kernels_bf16 = {MU_ACT_F32, matvec_bf16, matmul_bf16, NULL, NULL, NULL};
+static const struct mu_type_kernels kernels_q8_0 = {MU_ACT_Q8_0, matvec_q8_0, matmul_q8_0, NULL, NULL, NULL};
+static const struct mu_type_kernels kernels_q4_0 = {MU_ACT_Q8_0, matvec_q4_0, matmul_q4_0, NULL, NULL, NULL};
 
 static const struct mu_type_kernels *types_simd(enum mu_dtype t)
 {
@@ -192,5 +192,5 @@ static const struct mu_type_kernels *types_simd(enum mu_dtype t)
 }
 
 const struct mu_kernel_path PATH_TABLE = {
-	PATH_NAME, types_simd, act_prepare_simd, PATH_DOT, PATH_AXPY,
+	PATH_NAME, types_simd, act_prepare_simd, PATH_DOT, PATH_AXPY, PATH_PACKED,
 };

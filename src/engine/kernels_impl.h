@@ -6,6 +6,7 @@
  *   kernels_avx2.c     AVX2 twins of kernels_ref.c, the avx2 path table
  *   kernels_kq_avx2.c  AVX2 twins of kernels_kq_ref.c
  *   kernels_avx512.c, kernels_kq_avx512.c  the same for AVX-512
+ *   kernels_pack_avx512.c  AVX-512 kernels for Q8_0 and Q4_0 rows packed at load
  *   kernels.c          CPU feature detection and the choice of the active path
  *   kernels_drive.h, kernels_kq_drive.h
  *                      what the SIMD paths share (tile loops, activation dispatch, tables);
@@ -80,6 +81,9 @@ extern const struct mu_kernel_path mu_path_avx512;
 const struct mu_type_kernels *mu_kq_ref(enum mu_dtype t);
 const struct mu_type_kernels *mu_kq_avx2(enum mu_dtype t);
 const struct mu_type_kernels *mu_kq_avx512(enum mu_dtype t);
+
+/* The avx512 path's packed tables (kernels_pack_avx512.c): Q8_0 and Q4_0; NULL for others. */
+const struct mu_type_kernels *mu_packed_avx512(enum mu_dtype t);
 
 /* Q8_K activation quantization of each path (n a multiple of 256); identical bytes. */
 void mu_quantize_q8_k_ref(const float *x, void *out, size_t n);

@@ -70,9 +70,9 @@ KQ_FUNCS(q6_k, KQ6)
 #undef KQ_FUNCS
 
 /* Dequantization and weight quantization are the reference's alone (kernels.h). */
-static const struct mu_type_kernels kernels_q4_k = {MU_ACT_Q8_K, matvec_q4_k, matmul_q4_k, NULL, NULL};
-static const struct mu_type_kernels kernels_q5_k = {MU_ACT_Q8_K, matvec_q5_k, matmul_q5_k, NULL, NULL};
-static const struct mu_type_kernels kernels_q6_k = {MU_ACT_Q8_K, matvec_q6_k, matmul_q6_k, NULL, NULL};
+static const struct mu_type_kernels kernels_q4_k = {MU_ACT_Q8_K, matvec_q4_k, matmul_q4_k, NULL, NULL, NULL};
+static const struct mu_type_kernels kernels_q5_k = {MU_ACT_Q8_K, matvec_q5_k, matmul_q5_k, NULL, NULL, NULL};
+static const struct mu_type_kernels kernels_q6_k = {MU_ACT_Q8_K, matvec_q6_k, matmul_q6_k, NULL, NULL, NULL};
 
 const struct mu_type_kernels *KQ_GETTER(enum mu_dtype t)
 {

@@ -378,13 +378,13 @@ static void quantize_q6_k(const float *src, void *dst, size_t n)
 /* ---- the table ---------------------------------------------------------------------------- */
 
 static const struct mu_type_kernels kernels_q4_k = {
-	MU_ACT_Q8_K, matvec_q4_k, matmul_q4_k, dequant_q4_k, quantize_q4_k,
+	MU_ACT_Q8_K, matvec_q4_k, matmul_q4_k, dequant_q4_k, quantize_q4_k, NULL,
 };
 static const struct mu_type_kernels kernels_q5_k = {
-	MU_ACT_Q8_K, matvec_q5_k, matmul_q5_k, dequant_q5_k, quantize_q5_k,
+	MU_ACT_Q8_K, matvec_q5_k, matmul_q5_k, dequant_q5_k, quantize_q5_k, NULL,
 };
 static const struct mu_type_kernels kernels_q6_k = {
-	MU_ACT_Q8_K, matvec_q6_k, matmul_q6_k, dequant_q6_k, quantize_q6_k,
+	MU_ACT_Q8_K, matvec_q6_k, matmul_q6_k, dequant_q6_k, quantize_q6_k, NULL,
 };
 
 const struct mu_type_kernels *mu_kq_ref(enum mu_dtype t)

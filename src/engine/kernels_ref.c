@@ -369,19 +369,19 @@ static void axpy_ref(float *y, float a, const void *v, enum mu_dtype vt, size_t 
 }
 
 static const struct mu_type_kernels kernels_f32 = {
-	MU_ACT_F32, matvec_f32, matmul_f32, dequant_f32, quantize_f32,
+	MU_ACT_F32, matvec_f32, matmul_f32, dequant_f32, quantize_f32, NULL,
 };
 static const struct mu_type_kernels kernels_f16 = {
-	MU_ACT_F32, matvec_f16, matmul_f16, dequant_f16, quantize_f16,
+	MU_ACT_F32, matvec_f16, matmul_f16, dequant_f16, quantize_f16, NULL,
 };
 static const struct mu_type_kernels kernels_bf16 = {
-	MU_ACT_F32, matvec_bf16, matmul_bf16, dequant_bf16, quantize_bf16,
+	MU_ACT_F32, matvec_bf16, matmul_bf16, dequant_bf16, quantize_bf16, NULL,
 };
 static const struct mu_type_kernels kernels_q8_0 = {
-	MU_ACT_Q8_0, matvec_q8_0, matmul_q8_0, dequant_q8_0, quantize_q8_0,
+	MU_ACT_Q8_0, matvec_q8_0, matmul_q8_0, dequant_q8_0, quantize_q8_0, NULL,
 };
 static const struct mu_type_kernels kernels_q4_0 = {
-	MU_ACT_Q8_0, matvec_q4_0, matmul_q4_0, dequant_q4_0, quantize_q4_0,
+	MU_ACT_Q8_0, matvec_q4_0, matmul_q4_0, dequant_q4_0, quantize_q4_0, NULL,
 };
 
 const struct mu_type_kernels *mu_kernels_ref(enum mu_dtype t)
@@ -396,6 +396,13 @@ const struct mu_type_kernels *mu_kernels_ref(enum mu_dtype t)
 	}
 }
 
+/* The reference reads every type in the GGUF layout. */
+static const struct mu_type_kernels *packed_none(enum mu_dtype t)
+{
+	(void)t;
+	return NULL;
+}
+
 const struct mu_kernel_path mu_path_ref = {
-	"ref", mu_kernels_ref, mu_act_prepare, mu_dot_f32, axpy_ref,
+	"ref", mu_kernels_ref, mu_act_prepare, mu_dot_f32, axpy_ref, packed_none,
 };

@@ -159,6 +159,23 @@ static enum mu_err load_hparams(struct mu_hparams *hp, const struct gguf *g, con
 	return MU_OK;
 }
 
+static void add_pack_bytes(struct mu_model *m, struct mu_weight *w, void *arg);
+
+/* Calls fn on each distinct weight matrix: the embedding table, the output matrix unless it
+ * is the table, and every layer's seven. */
+static void for_each_weight(struct mu_model *m, void (*fn)(struct mu_model *, struct mu_weight *, void *), void *arg)
+{
+	fn(m, &m->tok_embd, arg);
+	if (!m->tied_output)
+		fn(m, &m->output, arg);
+	for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+		struct mu_layer *L = &m->layers[l];
+		struct mu_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+		for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+			fn(m, ws[i], arg);
+	}
+}
+
 enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_error *err)
 {
 	struct gguf_str a;
@@ -252,7 +269,48 @@ enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_er
 	uint64_t embd = (uint64_t)m->tok_embd.row_bytes * m->tok_embd.n_out;
 	m->bytes_per_token = bytes - (m->rope_freqs ? (uint64_t)(hp->rope_dim / 2) * sizeof(float) : 0) -
 			     (m->tied_output ? 0 : embd - m->tok_embd.row_bytes);
+	m->pack_bytes = 0;
+	m->packed = 0;
+	for_each_weight(m, add_pack_bytes, &m->pack_bytes);
 	return MU_OK;
+}
+
+/* ---- packing ---- */
+
+/* The packed table for w, or NULL when w stays in the GGUF layout. */
+static const struct mu_type_kernels *pack_table(const struct mu_model *m, const struct mu_weight *w)
+{
+	const struct mu_type_kernels *pk = m->kp->packed(w->type);
+	return pk && w->n_in % MU_PACK_ELEMS == 0 ? pk : NULL;
+}
+
+static void add_pack_bytes(struct mu_model *m, struct mu_weight *w, void *arg)
+{
+	if (pack_table(m, w))
+		*(uint64_t *)arg += (uint64_t)w->row_bytes * w->n_out;
+}
+
+static void pack_weight(struct mu_model *m, struct mu_weight *w, void *arg)
+{
+	(void)arg;
+	const struct mu_type_kernels *pk = pack_table(m, w);
+	if (!pk || w->k == pk)
+		return;
+	/* the caller made the memory writable (mu_model_pack) */
+	pk->pack_rows((uint8_t *)(uintptr_t)w->data, w->row_bytes, w->n_in, w->n_out);
+	w->k = pk;
+}
+
+void mu_model_pack(struct mu_model *m)
+{
+	if (m->packed || m->pack_bytes == 0)
+		return;
+	for_each_weight(m, pack_weight, NULL);
+	if (m->tied_output)
+		m->output = m->tok_embd; /* the same rows, now packed */
+	if (m->tok_embd.k->pack_rows)
+		m->embd_row = m->tok_embd.k->dequant_row;
+	m->packed = 1;
 }
 
 /* ---- run state ---- */

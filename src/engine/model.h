@@ -74,17 +74,28 @@ struct mu_model {
 	int tied_output;
 	/* The kernel path the weights were bound to: the active one (mu_kernels) at load. */
 	const struct mu_kernel_path *kp;
-	/* The reference's dequantizer of tok_embd's type: one embedding row per token. */
+	/* The dequantizer of tok_embd's layout: one embedding row per token (the reference's, or
+	 * the packed table's once mu_model_pack has packed the table). */
 	void (*embd_row)(const void *src, float *dst, size_t n);
 	const float *output_norm;
 	const float *rope_freqs;        /* rope_dim/2 factors, or NULL */
 	uint64_t weight_bytes;          /* bytes of all tensors the forward pass reads */
 	uint64_t bytes_per_token;       /* of those, the bytes one generated token reads */
+	uint64_t pack_bytes;            /* of those, the bytes mu_model_pack rewrites for kp */
+	int packed;                     /* mu_model_pack has run */
 	struct mu_layer layers[MU_MAX_LAYERS];
 };
 
 /* Reads hyperparameters and binds tensors; validates every shape and type. */
 enum mu_err mu_model_load(struct mu_model *m, const struct gguf *g, struct mu_error *err);
+/* Rewrites, once and in place, every weight matrix whose type the model's kernel path reads
+ * faster in a packed layout (kernels.h: mu_kernel_path.packed, rows of a multiple of
+ * MU_PACK_ELEMS), and switches those weights, and the embedding lookup when the table is
+ * packed, to the packed kernels. Same bytes, same results, bit for bit. The weights' memory
+ * must be writable: the caller's buffer, or a private writable mapping of the file (writes
+ * never reach the file). m->pack_bytes says how much is rewritten (0: nothing; this is a
+ * no-op). */
+void mu_model_pack(struct mu_model *m);
 const char *mu_arch_name(enum mu_arch a);
 
 /* Run-state parameters. mu_ctx_params_default gives F16 KV, MU_CTX_DEFAULT_BATCH and one

@@ -21,10 +21,11 @@ static void usage(FILE *f)
 		   "  -n N        generated tokens for the tg test (default 64; 0 skips it)\n"
 		   "  -t THREADS  worker threads (default 1)\n"
 		   "  -r REPS     repetitions; the mean and standard deviation are reported (default 3)\n"
-		   "  --load map  run on the file's mapping, as mu run does (default)\n"
-		   "  --load copy run on a copy of the file in anonymous memory advised for 2 MiB pages,\n"
-		   "              the memory mu-enclave unseals weights into; the copy costs nothing per\n"
-		   "              token but fewer TLB misses (mapped files use 4 KiB page-cache pages)\n"
+		   "  --load copy run as mu run and mu-enclave do (default): the weights are read into\n"
+		   "              anonymous memory advised for 2 MiB pages and packed there once for the\n"
+		   "              kernel path (Q8_0 and Q4_0 on avx512)\n"
+		   "  --load map  run on the file's read-only mapping instead (4 KiB page-cache pages,\n"
+		   "              the GGUF layout), as llama.cpp does by default\n"
 		   "  --json      one JSON object on stdout instead of the table\n"
 		   "Progress goes to stderr. Compare with llama-bench using bench/compare.sh.\n\n"
 		   "Besides tokens/s (mean ± standard deviation) it reports the kernel path (MU_KERNELS\n"
@@ -80,7 +81,7 @@ int cmd_bench(int argc, char **argv)
 {
 	const char *model = NULL, *val;
 	uint32_t pp = 128, tg = 64, threads = 1, reps = 3;
-	int json = 0, copy = 0;
+	int json = 0, copy = 1;
 	for (int i = 1; i < argc; i++) {
 		int r;
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -133,8 +134,8 @@ int cmd_bench(int argc, char **argv)
 	struct mu_session s;
 	struct mu_error err;
 	uint32_t need = pp > tg ? pp : tg;
-	if ((copy ? session_open_copy(&s, model, need ? need : 1, (int)threads, &err)
-		  : session_open(&s, model, 1, need ? need : 1, (int)threads, &err))) {
+	if ((copy ? session_open(&s, model, 1, need ? need : 1, (int)threads, &err)
+		  : session_open_mapped(&s, model, need ? need : 1, (int)threads, &err))) {
 		cli_error("bench", &err);
 		return 1;
 	}
@@ -181,9 +182,9 @@ int cmd_bench(int argc, char **argv)
 	if (json) {
 		printf("{\"model\":\"%s\",\"arch\":\"%s\",\"weight_bytes\":%" PRIu64 ",\"threads\":%u,\"reps\":%u", model,
 		       mu_arch_name(hp->arch), s.model->weight_bytes, threads, reps);
-		printf(",\"kernels\":\"%s\",\"load\":\"%s\",\"weight_bytes_per_token\":%" PRIu64 ",\"ctx_bytes\":%" PRIu64
-		       ",\"peak_rss_bytes\":%" PRIu64,
-		       kpath, load, per_tok, ctx_bytes, rss);
+		printf(",\"kernels\":\"%s\",\"load\":\"%s\",\"packed_bytes\":%" PRIu64 ",\"weight_bytes_per_token\":%" PRIu64
+		       ",\"ctx_bytes\":%" PRIu64 ",\"peak_rss_bytes\":%" PRIu64,
+		       kpath, load, s.model->packed ? s.model->pack_bytes : (uint64_t)0, per_tok, ctx_bytes, rss);
 		if (pp)
 			printf(",\"pp\":{\"n\":%u,\"tokens_per_s\":%.3f,\"stddev\":%.3f}", pp, sp.mean, sp.sd);
 		if (tg)

@@ -149,10 +149,14 @@ int cmd_info(int argc, char **argv)
 			       hp->rope_type == MU_ROPE_NORM ? "normal" : "neox", hp->rope_dim, (double)hp->rope_base,
 			       m->rope_freqs ? " with rope_freqs" : "", (double)hp->eps, hp->n_ctx_train,
 			       m->tied_output ? "tied" : "separate");
-			printf("       weights: %" PRIu64 " bytes (%.1f MiB), used in place; a generated token reads %" PRIu64
+			printf("       weights: %" PRIu64 " bytes (%.1f MiB); a generated token reads %" PRIu64
 			       " bytes (%.1f MiB)\n",
 			       m->weight_bytes, (double)m->weight_bytes / (1024.0 * 1024.0), m->bytes_per_token,
 			       (double)m->bytes_per_token / (1024.0 * 1024.0));
+			/* what a run does with them (session_open, mu-enclave): one copy, packed in place */
+			printf("       to run: read once into anonymous memory (2 MiB pages), of which %" PRIu64
+			       " bytes (%.1f MiB) are packed in place for the %s kernels; no other copy\n",
+			       m->pack_bytes, (double)m->pack_bytes / (1024.0 * 1024.0), m->kp->name);
 			struct mu_ctx_params cp = mu_ctx_params_default(mu_model_default_ctx(m, SESSION_MAX_DEFAULT_CTX));
 			size_t f16 = mu_ctx_size(m, &cp);
 			cp.kv_type = MU_DTYPE_F32;

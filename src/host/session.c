@@ -121,14 +121,14 @@ enum mu_err session_open(struct mu_session *s, const char *path, int load_model,
 }
 
 /* Replaces the file's mapping by a copy in the memory mu-enclave uses for unsealed weights,
- * 64 MiB at a time, releasing each copied piece of the mapping so that the resident set holds
+ * 16 MiB at a time, releasing each copied piece of the mapping so that the resident set holds
  * one copy of the weights, not two. */
 static enum mu_err copy_file(struct mu_session *s, struct mu_error *err)
 {
 	enum mu_err rc = pal_secret_alloc(&s->copy, s->map.len, PAL_SECRET_NO_MEMFD | PAL_SECRET_ALLOW_UNLOCKED, err);
 	if (rc)
 		return rc;
-	const size_t piece = (size_t)64 << 20;
+	const size_t piece = (size_t)16 << 20;
 	for (size_t off = 0; off < s->map.len; off += piece)
 		pal_map_copy_out(&s->map, off, s->map.len - off < piece ? s->map.len - off : piece, s->copy.data + off);
 	pal_unmap(&s->map);
@@ -137,15 +137,16 @@ static enum mu_err copy_file(struct mu_session *s, struct mu_error *err)
 	return MU_OK;
 }
 
+/* mapped: a model to run stays on the read-only mapping, unpacked (session_open_mapped) */
 static enum mu_err session_open_any(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx,
-				    int n_threads, enum mu_dtype kv_type, int copy, struct mu_error *err)
+				    int n_threads, enum mu_dtype kv_type, int mapped, struct mu_error *err)
 {
 	enum mu_err rc;
 	struct mu_ctx_params cp;
 	memset(s, 0, sizeof *s);
 	if ((rc = pal_map_file(&s->map, path, err)))
 		return rc;
-	if (copy && s->map.len > 0 && (rc = copy_file(s, err)))
+	if (load_model && !mapped && s->map.len > 0 && (rc = copy_file(s, err)))
 		goto fail;
 	if ((rc = gguf_mem_size(s->map.data, s->map.len, &s->gguf_mem_len, err)))
 		goto fail;
@@ -166,6 +167,8 @@ static enum mu_err session_open_any(struct mu_session *s, const char *path, int 
 	}
 	if ((rc = mu_model_load(s->model, &s->g, err)))
 		goto fail;
+	if (!mapped)
+		mu_model_pack(s->model);
 	if (n_ctx == 0)
 		n_ctx = mu_model_default_ctx(s->model, SESSION_MAX_DEFAULT_CTX);
 	if ((rc = mu_pool_create(&s->pool, n_threads, err)))
@@ -283,8 +286,8 @@ enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_mod
 	return session_open_any(s, path, load_model, n_ctx, n_threads, kv_type, 0, err);
 }
 
-enum mu_err session_open_copy(struct mu_session *s, const char *path, uint32_t n_ctx, int n_threads,
-			      struct mu_error *err)
+enum mu_err session_open_mapped(struct mu_session *s, const char *path, uint32_t n_ctx, int n_threads,
+				struct mu_error *err)
 {
 	return session_open_any(s, path, 1, n_ctx, n_threads, MU_DTYPE_F16, 1, err);
 }
