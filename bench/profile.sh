@@ -1,23 +1,23 @@
 #!/bin/sh
 # Where one mu bench run spends its time, by function: perf record on mu bench, then every
 # function with at least 0.5% of the samples and the share of each object (mu itself, libc,
-# the kernel: page faults and scheduling show up there).
+# the kernel: page faults and scheduling show up there). Sampling starts when mu bench says it
+# is measuring, so loading the model (the copy, packing, page clearing) is left out.
 #
 #   bench/profile.sh [-t THREADS] [-p N] [-n N] [-l map|copy] MODEL.gguf
 #
 #   -t THREADS  worker threads (default 1)
 #   -p N        prompt tokens (default 0: decode only)
 #   -n N        generated tokens (default 64)
-#   -l map|copy mu bench --load (default map)
+#   -l map|copy mu bench --load (default copy)
 #
 # Environment: MU (default build/mu of this checkout), PERF (default perf, from Debian's
 # linux-perf package; it needs permission to sample, see kernel.perf_event_paranoid).
-# The weights must be warm: mu bench touches them once before it measures, and so does this.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MU=${MU:-$ROOT/build/mu}
 PERF=${PERF:-perf}
-T=1 PP=0 TG=64 LOAD=map
+T=1 PP=0 TG=64 LOAD=copy
 
 die() {
 	echo "profile.sh: $*" >&2
@@ -47,8 +47,21 @@ command -v "$PERF" >/dev/null 2>&1 || die "$PERF not found (Debian: apt-get inst
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mu-profile.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
-"$PERF" record -q -F 2000 -o "$TMP/perf.data" -- "$MU" bench -m "$1" -t "$T" -p "$PP" -n "$TG" -r 1 --load "$LOAD" \
-	>"$TMP/bench.txt" 2>"$TMP/err" || { cat "$TMP/err" >&2; die "perf record failed"; }
+# perf starts with its events disabled (-D -1) and enables them through a control FIFO when
+# mu bench prints its "measuring" line.
+mkfifo "$TMP/ctl" "$TMP/ack"
+"$PERF" record -q -F 2000 -D -1 --control "fifo:$TMP/ctl,$TMP/ack" -o "$TMP/perf.data" -- \
+	"$MU" bench -m "$1" -t "$T" -p "$PP" -n "$TG" -r 1 --load "$LOAD" >"$TMP/bench.txt" 2>"$TMP/err" &
+pid=$!
+exec 3<>"$TMP/ctl" 4<>"$TMP/ack" # opened both ways: neither open blocks
+while ! grep -q 'measuring$' "$TMP/err" 2>/dev/null; do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+echo enable >&3
+wait "$pid" || { cat "$TMP/err" >&2; die "perf record or mu bench failed"; }
+exec 3>&- 4>&-
+grep -q 'measuring$' "$TMP/err" || { cat "$TMP/err" >&2; die "mu bench never started measuring"; }
 grep -E '^\| ' "$TMP/bench.txt" | tail -n +3
 echo
 echo "by object:"

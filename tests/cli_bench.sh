@@ -265,6 +265,11 @@ for r in rows:
 else
 	bad "compare.sh with a stand-in llama-bench: $(tail -n 5 "$TMP/cmp.err")"
 fi
+# bench/profile.sh: its refusals (the profile itself needs perf, which the tests do not assume)
+expect_fail 2 "missing.gguf: no such model file" sh bench/profile.sh "$TMP/missing.gguf"
+expect_fail 2 "'disk' is not map or copy" sh bench/profile.sh -l disk "$TMP/tiny-km.gguf"
+expect_fail 2 "'x' is not a non-negative integer" sh bench/profile.sh -t x "$TMP/tiny-km.gguf"
+PERF=$TMP/no-perf MU=$MU expect_fail 2 "no-perf not found (Debian: apt-get install linux-perf" sh bench/profile.sh "$TMP/tiny-km.gguf"
 MU=$MU sh bench/compare.sh -l map,disk "$TMP/tiny-km.gguf" >"$TMP/out.txt" 2>&1
 rc=$?
 check "compare.sh: an unknown -l value is a clear error (rc $rc)" sh -c "[ $rc -eq 2 ] && grep -q \"'disk' is not map or copy\" '$TMP/out.txt'"

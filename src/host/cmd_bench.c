@@ -134,6 +134,7 @@ int cmd_bench(int argc, char **argv)
 	struct mu_session s;
 	struct mu_error err;
 	uint32_t need = pp > tg ? pp : tg;
+	uint64_t t_load = pal_now_ns();
 	if ((copy ? session_open(&s, model, 1, need ? need : 1, (int)threads, &err)
 		  : session_open_mapped(&s, model, need ? need : 1, (int)threads, &err))) {
 		cli_error("bench", &err);
@@ -157,6 +158,9 @@ int cmd_bench(int argc, char **argv)
 	mu_ctx_reset(&s.ctx);
 	if (mu_forward(&s.ctx, ids, 1, &err))
 		goto fail;
+	/* bench/profile.sh starts sampling at this line */
+	fprintf(stderr, "mu bench: ready in %.2f s (load%s, one warm-up token); measuring\n",
+		(double)(pal_now_ns() - t_load) * 1e-9, copy ? ", copy and packing" : "");
 	for (uint32_t r = 0; r < reps; r++) {
 		if (pp) {
 			mu_ctx_reset(&s.ctx);
