@@ -26,7 +26,9 @@
 # repetitions) of mu and llama.cpp, their ratio, and for tg the bandwidth bound: the weight bytes
 # one generated token reads (from mu bench) against the best read bandwidth membw measured at
 # that thread count (it runs before and after the measurements), and the fraction of that
-# bound each program reaches. The load average
+# bound each program reaches. The last column sets mu against the engine's targets: decode at
+# least as fast as llama.cpp (1.0x) and at 90% of the bandwidth bound, prompt processing 1.3x
+# llama.cpp, and says by how much a target is missed. The load average
 # before and after is printed too: figures taken on a busy machine are not comparable with
 # figures from a quiet one.
 set -eu
@@ -158,6 +160,18 @@ def stats(v):
 def fmt(s):
     return "—" if s is None else "%.2f ± %.2f" % s
 
+# The targets, from the figures as printed: tg 1.0x llama.cpp and 90% of the bound, pp 1.3x.
+def targets(test, ratio, frac):
+    notes = []
+    want = 1.3 if test == "pp" else 1.0
+    if ratio != "—":
+        r = float(ratio)
+        notes.append("%.1fx: %s" % (want, "met" if r >= want else "%.2f short" % (want - r)))
+    if test == "tg" and frac != "—":
+        f = int(frac.rstrip("%"))
+        notes.append("90%% of bound: %s" % ("met" if f >= 90 else "%d pts short" % (90 - f)))
+    return "; ".join(notes) or "—"
+
 rows = []
 kernels = set()
 for i in range(1, n_models + 1):
@@ -189,10 +203,11 @@ for i in range(1, n_models + 1):
                     ob = "%.0f%%" % (100 * o[0] / b)
                     if l:
                         lbf = "%.0f%%" % (100 * l[0] / b)
-                rows.append([name, str(t), ld, "%s%d" % (test, n), fmt(o), fmt(l), ratio, bound, ob, lbf])
+                rows.append([name, str(t), ld, "%s%d" % (test, n), fmt(o), fmt(l), ratio, bound, ob, lbf,
+                             targets(test, ratio, ob)])
 
 head = ["model", "threads", "weights", "test", "mu tok/s", "llama.cpp tok/s", "ratio", "tg bound tok/s", "mu/bound",
-        "llama.cpp/bound"]
+        "llama.cpp/bound", "targets"]
 for label, run in zip(("before", "after"), runs):
     print("membw %s (%s buffer, %s loads, best of %d passes): %s" % (
         label, membw_size, run["isa"], run["passes"],
