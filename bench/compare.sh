@@ -68,15 +68,18 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -gt 0 ] || die "no model given (usage: bench/compare.sh [-t LIST] [-l LIST] [-p N] [-n N] [-r REPS] [--markdown] MODEL.gguf...)"
+case $LOADS in
+'' | ,* | *, | *,,* | *[!a-z,]*) die "-l: '$LOADS' is not a comma-separated list of map and copy" ;;
+esac
+case ,$LOADS, in
+*,map,*map,* | *,copy,*copy,*) die "-l: '$LOADS' names a way twice" ;;
+esac
 for l in $(echo "$LOADS" | tr ',' ' '); do
 	case $l in
 	map | copy) ;;
 	*) die "-l: '$l' is not map or copy" ;;
 	esac
 done
-case $LOADS in
-'' | ,* | *, | *,,*) die "-l: '$LOADS' is not a comma-separated list of map and copy" ;;
-esac
 case $THREADS in
 '' | ,* | *, | *,,* | *[!0-9,]*) die "-t: '$THREADS' is not a comma-separated list of thread counts" ;;
 esac

@@ -240,8 +240,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!json) {
-		printf("weights in cache: %zu rows of %zu; matmul of %zu activations; best of %d and %d runs\n", rows, n,
-		       nt, MV_RUNS, MM_RUNS);
+		printf("weights: %zu rows of %zu (%.2f MiB of q8_0, in cache when it fits); matmul of %zu activations; "
+		       "best of %d and %d runs\n",
+		       rows, n, (double)(rows * mu_dtype_row_size(MU_DTYPE_Q8_0, n)) / (1024.0 * 1024.0), nt, MV_RUNS,
+		       MM_RUNS);
 		printf("%-6s  %-5s  %-6s  %13s  %11s  %17s\n", "path", "type", "layout", "matvec ns/row", "matvec GB/s",
 		       "matmul ns/row/act");
 	}

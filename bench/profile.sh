@@ -63,6 +63,8 @@ wait "$pid" || { cat "$TMP/err" >&2; die "perf record or mu bench failed"; }
 exec 3>&- 4>&-
 grep -q 'measuring$' "$TMP/err" || { cat "$TMP/err" >&2; die "mu bench never started measuring"; }
 grep -E '^\| ' "$TMP/bench.txt" | tail -n +3
+"$PERF" report -q -i "$TMP/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -q '%' ||
+	die "perf recorded no samples (is kernel.perf_event_paranoid too strict, or was the run too short?)"
 echo
 echo "by object:"
 "$PERF" report -q -i "$TMP/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '%' | head -n 8

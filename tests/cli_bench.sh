@@ -146,22 +146,24 @@ fi
 check "mu bench table has the new columns" grep -q '| kernels | load | read/token |  run state |   peak RSS |' "$TMP/bench.txt"
 check "mu bench table rows name the kernel path and the load" grep -Eq '^\| .*tg8 .*\| +(ref|avx2|avx512) \| copy \|' "$TMP/bench.txt"
 expect_fail 2 "load" "$MU" bench -m "$m" -p 8 -n 8 -r 1 --load disk
-# packed_bytes: on tiny-p Q8_0 every matrix is packed by a path that packs Q8_0 (avx512), nothing
-# by the others, and nothing on the file's mapping
-"$MU" gen-model --arch llama --shape tiny-p --type q8_0 --seed 2 -o "$TMP/tiny-p.gguf" >/dev/null 2>&1
-for k in ref avx2 avx512; do
-	for l in copy map; do
-		MU_KERNELS=$k "$MU" bench -m "$TMP/tiny-p.gguf" -p 4 -n 4 -r 1 --load $l --json >"$TMP/bp.json" 2>"$TMP/bp.err" || {
-			grep -q "kernel path $k is unavailable" "$TMP/bp.err" || bad "bench tiny-p $k $l: $(tail -n 1 "$TMP/bp.err")"
-			continue
-		}
-		check "packed_bytes on tiny-p q8_0, $k, --load $l" $PY -c "$READ_GGUF
+# packed_bytes: on tiny-p in Q8_0 and Q4_0 every matrix is packed by a path that packs those
+# types (avx512), nothing by the others, and nothing on the file's mapping
+for q in q8_0 q4_0; do
+	"$MU" gen-model --arch llama --shape tiny-p --type $q --seed 2 -o "$TMP/tiny-p.gguf" >/dev/null 2>&1
+	for k in ref avx2 avx512; do
+		for l in copy map; do
+			MU_KERNELS=$k "$MU" bench -m "$TMP/tiny-p.gguf" -p 4 -n 4 -r 1 --load $l --json >"$TMP/bp.json" 2>"$TMP/bp.err" || {
+				grep -q "kernel path $k is unavailable" "$TMP/bp.err" || bad "bench tiny-p $q $k $l: $(tail -n 1 "$TMP/bp.err")"
+				continue
+			}
+			check "packed_bytes on tiny-p $q, $k, --load $l" $PY -c "$READ_GGUF
 import json
 d = json.load(open(sys.argv[1])); meta, ts = rf.read_gguf(sys.argv[2])
 mats = sum(t.nbytes() for t in ts.values() if len(t.ne) == 2)
 want = mats if sys.argv[3] == 'avx512' and sys.argv[4] == 'copy' else 0
-assert d['kernels'] == sys.argv[3] and d['packed_bytes'] == want, (d, want)
+assert d['kernels'] == sys.argv[3] and d['load'] == sys.argv[4] and d['packed_bytes'] == want, (d, want)
 " "$TMP/bp.json" "$TMP/tiny-p.gguf" "$k" "$l"
+		done
 	done
 done
 check "mu info says what a run packs" sh -c "'$MU' info --no-tensors '$TMP/tiny-p.gguf' | grep -Eq 'to run: read once into anonymous memory \(2 MiB pages\), of which [0-9]+ bytes'"
@@ -241,20 +243,20 @@ exec "$(cd "$(dirname "$MU")" && pwd)/$(basename "$MU")" "\$@"
 EOF
 chmod +x "$TMP/fake-llama-bench" "$TMP/mu-logged"
 export FAKE_LOG=$TMP/order.log
-if MU=$TMP/mu-logged LLAMA_BENCH=$TMP/fake-llama-bench MEMBW_SIZE=64M sh bench/compare.sh --markdown -t 1,2 -p 8 -n 4 -r 2 \
+if MU=$TMP/mu-logged LLAMA_BENCH=$TMP/fake-llama-bench MEMBW_SIZE=64M sh bench/compare.sh --markdown -t 1,2 -l map,copy -p 8 -n 4 -r 2 \
 	"$TMP/tiny-km.gguf" >"$TMP/cmp.md" 2>"$TMP/cmp.err"; then
 	sed 's/ .*//' "$TMP/order.log" | tr '\n' ' ' >"$TMP/order.txt"
 	check "compare.sh alternates mu and llama-bench per repetition" \
-		grep -qx 'mu llama-bench mu llama-bench mu llama-bench mu llama-bench ' "$TMP/order.txt"
+		grep -qx '\(mu llama-bench \)\{8\}' "$TMP/order.txt"
 	check "compare.sh passes threads and sizes to llama-bench" grep -q -- '-p 8 -n 4 -t 2 -mmp 1 -r 1 -o json' "$TMP/order.log"
+	check "compare.sh -l copy runs mu bench --load copy and llama-bench -mmp 0" sh -c "grep -q -- '--load copy' '$TMP/order.log' && grep -q -- '-p 8 -n 4 -t 1 -mmp 0 -r 1 -o json' '$TMP/order.log'"
 	check "compare.sh --markdown header" grep -q '^| model | threads | weights | test | mu tok/s | llama.cpp tok/s | ratio |' "$TMP/cmp.md"
 	# the ratio column is mu's mean / 100 for pp and / 50 for tg; llama.cpp reaches 50 / bound
 	check "compare.sh ratios and bound fractions from the numbers in the table" $PY -c "
 import re, sys
 rows = [l.split(' | ') for l in open(sys.argv[1]) if l.startswith('| tiny-km ')]
-assert len(rows) == 4, rows
+assert len(rows) == 8 and sorted(r[2] for r in rows) == ['copy'] * 4 + ['map'] * 4, rows
 for r in rows:
-    assert r[2] == 'map', r
     mu = float(r[4].split(' ± ')[0]); lb = float(r[5].split(' ± ')[0])
     assert lb == (100.0 if r[3] == 'pp8' else 50.0), r
     assert abs(float(r[6]) - mu / lb) <= 0.006 + 0.001 * mu / lb, r
@@ -273,6 +275,9 @@ for r in rows:
 else
 	bad "compare.sh with a stand-in llama-bench: $(tail -n 5 "$TMP/cmp.err")"
 fi
+for l in "map,map" "map copy" "copy,map,copy"; do
+	expect_fail 2 "-l: '$l'" env MU="$MU" sh bench/compare.sh -l "$l" "$TMP/tiny-km.gguf"
+done
 # bench/profile.sh: its refusals (the profile itself needs perf, which the tests do not assume)
 expect_fail 2 "missing.gguf: no such model file" sh bench/profile.sh "$TMP/missing.gguf"
 expect_fail 2 "'disk' is not map or copy" sh bench/profile.sh -l disk "$TMP/tiny-km.gguf"

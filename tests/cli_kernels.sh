@@ -5,14 +5,14 @@
 # K-quant matrices fall back to q8_0/f16) and --shape tiny-k (widths that are multiples of 256,
 # so K-quants are used); and Q8_0 and Q4_0 in --shape tiny-p (every row a multiple of 512, so
 # a path that packs those types at load, avx512, packs every matrix and the tied embedding
-# table).
+# table; tiny-pu: the same with a separate output matrix).
 # Env: MU (the mu binary).
 set -u
 . tests/lib.sh
 
 TOKENS=1,300,301,302,20,21,400,401,402,7,8,9,500,33,34,35,36,37,38,39
 TYPES="f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k q4_k_m q5_k_m"
-SHAPES="tiny tiny-k tiny-p"
+SHAPES="tiny tiny-k tiny-p tiny-pu"
 
 # Which paths run here: an unavailable one is refused with the reason, which is printed.
 "$MU" gen-model --arch llama --shape tiny --type f32 --seed 5 -o "$TMP/probe.gguf" >/dev/null 2>&1
@@ -31,7 +31,7 @@ echo "kernel paths: $PATHS"
 # 1. Every path x threads 1..4 gives the reference's hash, for every type and shape.
 for shape in $SHAPES; do
 	types=$TYPES
-	[ "$shape" = tiny-p ] && types="q8_0 q4_0"
+	case $shape in tiny-p | tiny-pu) types="q8_0 q4_0" ;; esac
 	for type in $types; do
 		m=$TMP/$shape-$type.gguf
 		if ! "$MU" gen-model --arch llama --shape "$shape" --type "$type" --seed 11 -o "$m" >/dev/null 2>"$TMP/gen.err"; then

@@ -56,7 +56,8 @@ struct mu_type_kernels {
 	mu_matmul_fn matmul;
 	/* dequant_row and quantize_row work on one row at a time (an embedding row per token,
 	 * model writers, tests), so only the reference tables have them: SIMD paths leave both
-	 * NULL, and callers take them from mu_kernels_ref().
+	 * NULL, and callers take them from mu_kernels_ref(). The exception is a packed table
+	 * (mu_kernel_path.packed), whose dequant_row reads the packed layout, which only it knows.
 	 * Widen/dequantize one row of n elements to f32. */
 	void (*dequant_row)(const void *src, float *dst, size_t n);
 	/* Quantize/narrow one f32 row of n elements into this type (model writers, tests).

@@ -48,8 +48,8 @@ int cli_f32(const char *flag, const char *s, float lo, float hi, float *out);
 void cli_error(const char *cmd, const struct mu_error *e);
 
 struct mu_session {
-	struct pal_map map;     /* the file; empty when the weights were copied */
-	struct pal_secret copy; /* a model to run: the file's bytes */
+	struct pal_map map; /* the file, or for a model to run its copy (session_open_any) */
+	int copied;         /* map is the copy, packed for the kernel path */
 	struct gguf g;
 	void *gguf_mem;
 	size_t gguf_mem_len;
@@ -73,11 +73,11 @@ enum mu_err session_open(struct mu_session *s, const char *path, int load_model,
 /* The same with the KV cache type (MU_DTYPE_F16 or MU_DTYPE_F32). */
 enum mu_err session_open_kv(struct mu_session *s, const char *path, int load_model, uint32_t n_ctx, int n_threads,
 			    enum mu_dtype kv_type, struct mu_error *err);
-/* A model to run (load_model) is read into anonymous memory of the kind mu-enclave unseals
- * weights into (locked when the memlock limit allows, advised for 2 MiB pages) and packed
- * there for the kernel path (mu_model_pack), as mu-enclave does. session_open_mapped runs it
- * on the file's read-only mapping instead (4 KiB page-cache pages, the GGUF layout): the
- * comparison mu bench --load map makes. */
+/* A model to run (load_model) is read into anonymous memory advised for 2 MiB pages, as
+ * mu-enclave holds unsealed weights, and packed there for the kernel path (mu_model_pack), as
+ * mu-enclave does; when that memory cannot be had it runs from the file's mapping, with a
+ * warning. session_open_mapped runs it on the file's read-only mapping anyway (4 KiB
+ * page-cache pages, the GGUF layout): the comparison mu bench --load map makes. */
 enum mu_err session_open_mapped(struct mu_session *s, const char *path, uint32_t n_ctx, int n_threads,
 				struct mu_error *err);
 /* --kv-type's value ("f16" or "f32"); reports a bad one as "mu CMD: --kv-type: ..." and

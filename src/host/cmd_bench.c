@@ -181,7 +181,7 @@ int cmd_bench(int argc, char **argv)
 	}
 	struct stat sp = stats(pp_v, reps), st = stats(tg_v, reps);
 	double gib = (double)s.model->weight_bytes / (1024.0 * 1024.0 * 1024.0);
-	const char *kpath = mu_kernels()->name, *load = copy ? "copy" : "map";
+	const char *kpath = mu_kernels()->name, *load = s.copied ? "copy" : "map"; /* a failed copy falls back */
 	uint64_t per_tok = s.model->bytes_per_token, rss = peak_rss(), ctx_bytes = s.ctx_mem_len;
 	if (json) {
 		printf("{\"model\":\"%s\",\"arch\":\"%s\",\"weight_bytes\":%" PRIu64 ",\"threads\":%u,\"reps\":%u", model,

@@ -42,6 +42,7 @@ static const struct shape shapes[] = {
 	/* every row a multiple of 512 elements, so kernel paths that pack Q8_0 and Q4_0 at load
 	 * pack every matrix, the tied embedding table too */
 	{"tiny-p", 512, 2, 8, 2, 1024, 512, 512, 0, 10000.0f, 1, 0},
+	{"tiny-pu", 512, 2, 8, 2, 1024, 512, 512, 0, 10000.0f, 0, 0},
 	{"stories15m", 288, 6, 6, 6, 768, 32000, 256, 0, 10000.0f, 1, 0},
 	{"llama3.2-1b", 2048, 16, 32, 8, 8192, 128256, 131072, 0, 500000.0f, 1, 1},
 	{"tinyllama", 2048, 22, 32, 4, 5632, 32000, 2048, 0, 10000.0f, 0, 0},
@@ -342,8 +343,10 @@ static void usage(FILE *f)
 		"  --shape  tiny         64 wide, 2 layers, 8 heads (4 kv), ffn 172, vocab 512\n"
 		"           tiny-llama3  tiny plus Llama 3 rope_freqs (base 500000) and an untied output\n"
 		"           tiny-k       256 wide, 2 layers, 4 heads (2 kv), ffn 512, vocab 512, untied\n"
-		"           tiny-p       512 wide, 2 layers, 8 heads (2 kv), ffn 1024, vocab 512, tied\n"
 		"                        output: every width a multiple of 256, for the K types\n"
+		"           tiny-p       512 wide, 2 layers, 8 heads (2 kv), ffn 1024, vocab 512, tied:\n"
+		"                        every row a multiple of 512, so packing kernels pack them all\n"
+		"           tiny-pu      tiny-p with an untied output matrix\n"
 		"           stories15m   288 wide, 6 layers, 6 heads, ffn 768, vocab 32000\n"
 		"           llama3.2-1b  2048 wide, 16 layers, 32 heads (8 kv), ffn 8192, vocab 128256,\n"
 		"                        rope base 500000 with Llama 3 frequency factors, tied output\n"
@@ -667,7 +670,7 @@ int cmd_gen_model(int argc, char **argv)
 		if (!strcmp(shapes[i].name, shape))
 			sh = &shapes[i];
 	if (!sh) {
-		fprintf(stderr, "mu gen-model: unknown shape '%s' (tiny, tiny-llama3, tiny-k, tiny-p, stories15m, llama3.2-1b, "
+		fprintf(stderr, "mu gen-model: unknown shape '%s' (tiny, tiny-llama3, tiny-k, tiny-p, tiny-pu, stories15m, llama3.2-1b, "
 				"tinyllama)\n",
 			shape);
 		return 2;

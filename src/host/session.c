@@ -120,20 +120,22 @@ enum mu_err session_open(struct mu_session *s, const char *path, int load_model,
 	return session_open_kv(s, path, load_model, n_ctx, n_threads, MU_DTYPE_F16, err);
 }
 
-/* Replaces the file's mapping by a copy in the memory mu-enclave uses for unsealed weights,
- * 16 MiB at a time, releasing each copied piece of the mapping so that the resident set holds
- * one copy of the weights, not two. */
+/* Replaces the file's mapping by a copy in anonymous memory advised for 2 MiB pages (the kind
+ * mu-enclave unseals weights into, without its locking and wiping: these weights are the
+ * file's), 16 MiB at a time, releasing each copied piece of the mapping so that the resident
+ * set holds one copy of the weights, not two. On failure the mapping is left as it was. */
 static enum mu_err copy_file(struct mu_session *s, struct mu_error *err)
 {
-	enum mu_err rc = pal_secret_alloc(&s->copy, s->map.len, PAL_SECRET_NO_MEMFD | PAL_SECRET_ALLOW_UNLOCKED, err);
+	struct pal_map copy;
+	enum mu_err rc = pal_map_anon(&copy, s->map.len, err);
 	if (rc)
 		return rc;
 	const size_t piece = (size_t)16 << 20;
 	for (size_t off = 0; off < s->map.len; off += piece)
-		pal_map_copy_out(&s->map, off, s->map.len - off < piece ? s->map.len - off : piece, s->copy.data + off);
+		pal_map_copy_out(&s->map, off, s->map.len - off < piece ? s->map.len - off : piece,
+				 (uint8_t *)(uintptr_t)copy.data + off);
 	pal_unmap(&s->map);
-	s->map.data = s->copy.data;
-	s->map.len = s->copy.len;
+	s->map = copy;
 	return MU_OK;
 }
 
@@ -146,8 +148,12 @@ static enum mu_err session_open_any(struct mu_session *s, const char *path, int 
 	memset(s, 0, sizeof *s);
 	if ((rc = pal_map_file(&s->map, path, err)))
 		return rc;
-	if (load_model && !mapped && s->map.len > 0 && (rc = copy_file(s, err)))
-		goto fail;
+	if (load_model && !mapped && s->map.len > 0 && copy_file(s, err) == MU_OK)
+		s->copied = 1;
+	else if (load_model && !mapped && s->map.len > 0)
+		/* not fatal: the mapping works, unpacked and slower */
+		fprintf(stderr, "mu: %s: cannot copy the weights (%s); running them from the file's mapping\n", path,
+			err->msg);
 	if ((rc = gguf_mem_size(s->map.data, s->map.len, &s->gguf_mem_len, err)))
 		goto fail;
 	s->gguf_mem = pal_alloc(s->gguf_mem_len, 64);
@@ -167,7 +173,7 @@ static enum mu_err session_open_any(struct mu_session *s, const char *path, int 
 	}
 	if ((rc = mu_model_load(s->model, &s->g, err)))
 		goto fail;
-	if (!mapped)
+	if (s->copied)
 		mu_model_pack(s->model);
 	if (n_ctx == 0)
 		n_ctx = mu_model_default_ctx(s->model, SESSION_MAX_DEFAULT_CTX);
@@ -304,9 +310,6 @@ void session_close(struct mu_session *s)
 		pal_free(s->model, sizeof *s->model);
 	if (s->gguf_mem)
 		pal_free(s->gguf_mem, s->gguf_mem_len);
-	if (s->copy.data)
-		pal_secret_free(&s->copy); /* s->map points into it */
-	else
-		pal_unmap(&s->map);
+	pal_unmap(&s->map);
 	memset(s, 0, sizeof *s);
 }

@@ -27,6 +27,9 @@ struct pal_map {
 };
 enum mu_err pal_map_file(struct pal_map *m, const char *path, struct mu_error *err);
 void pal_unmap(struct pal_map *m);
+/* An anonymous private mapping of len bytes (len > 0), zeroed, advised for 2 MiB pages: bulk
+ * memory that is neither secret nor locked (a host tool's copy of a model). pal_unmap frees it. */
+enum mu_err pal_map_anon(struct pal_map *m, size_t len, struct mu_error *err);
 /* Copies the mapped bytes [off, off + len) to dst and releases those pages of the mapping from
  * the resident set (the file is untouched; reading them again faults them back in). */
 void pal_map_copy_out(const struct pal_map *m, size_t off, size_t len, void *dst);

@@ -90,6 +90,20 @@ enum mu_err pal_map_file(struct pal_map *m, const char *path, struct mu_error *e
 	return MU_OK;
 }
 
+enum mu_err pal_map_anon(struct pal_map *m, size_t len, struct mu_error *err)
+{
+	m->data = NULL;
+	m->len = 0;
+	m->device = 0;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return mu_errf(err, MU_ERR_NOMEM, "cannot map %zu bytes of memory: %s", len, strerror(errno));
+	pal_advise_hugepage(p, len);
+	m->data = p;
+	m->len = len;
+	return MU_OK;
+}
+
 void pal_map_copy_out(const struct pal_map *m, size_t off, size_t len, void *dst)
 {
 	memcpy(dst, m->data + off, len);
@@ -316,7 +330,7 @@ enum mu_err pal_thread_create(struct pal_thread **out, void *(*fn)(void *), void
 	if (!t)
 		return mu_errf(err, MU_ERR_NOMEM, "out of memory creating a thread");
 	/* One stack size on every libc (musl's default is 128 KiB, glibc's the stack rlimit): the
-	 * engine's kernels keep prepared activations on the stack (about 40 KiB). */
+	 * engine's kernels keep prepared activations on the stack (up to 80 KiB). */
 	pthread_attr_t attr;
 	int rc = pthread_attr_init(&attr);
 	if (rc == 0) {
