@@ -4,7 +4,7 @@
  *  - Float rows (F32, F16, BF16): the 16 lanes of the canonical sum are one zmm. Per group of
  *    16 elements acc = acc + w * x with vmulps then vaddps (never vfmadd); a short last group
  *    is a masked add, so the other lanes keep their value; the fold adds the upper 256 bits
- *    onto the lower, then 128, 64 and 32 (fold16).
+ *    onto the lower, then 128, 64 and 32 (mu_fold16_zmm, kernels_impl.h).
  *  - Quantized rows (Q8_0, Q4_0 times a Q8_0 activation): 16 blocks at a time (a "group"),
  *    block g*16 + l belonging to lane l. Each block's exact int32 isum comes from vpdpbusd
  *    (unsigned bytes times signed bytes): Q8_0 weights enter as w XOR 0x80 = w + 128 and Q4_0
@@ -47,15 +47,6 @@ static_assert(MU_LANES == 16, "one zmm holds the 16 lanes");
 static_assert(sizeof(struct mu_block_q8_0) == Q8_0_BYTES && sizeof(struct mu_block_q4_0) == Q4_0_BYTES,
 	      "block sizes");
 
-/* The canonical fold: lanes l + l+8, then l + l+4, l + l+2, l + l+1. */
-TGT INLINE float fold16(__m512 v)
-{
-	__m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-	__m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-	__m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-	__m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
-	return _mm_cvtss_f32(s1);
-}
 
 TGT INLINE __mmask16 first_lanes(size_t m) /* m < 16 */
 {
@@ -134,7 +125,7 @@ TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, c
 	for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
-			out[(size_t)t * ldo + (size_t)r] = fold16(acc[r][t]);
+			out[(size_t)t * ldo + (size_t)r] = mu_fold16_zmm(acc[r][t]);
 }
 
 /* ---- quantized rows ----------------------------------------------------------------------- */
@@ -348,7 +339,7 @@ TGT INLINE void qtile(int q4, int R, int T, const uint8_t *w, size_t rb, const u
 	for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
 		for (int t = 0; t < T; t++)
-			out[(size_t)t * ldo + (size_t)r] = fold16(acc[r][t]);
+			out[(size_t)t * ldo + (size_t)r] = mu_fold16_zmm(acc[r][t]);
 }
 
 /* ---- Q8_0 activations ----------------------------------------------------------------------
@@ -396,7 +387,7 @@ TGT static float dot_f32_avx512(const float *a, const float *b, size_t n)
 		acc = _mm512_mask_add_ps(acc, m, acc,
 					 _mm512_mul_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
 	}
-	return fold16(acc);
+	return mu_fold16_zmm(acc);
 }
 
 /* y[i] = y[i] + a * v[i]: each element on its own, so lanes need no order. */

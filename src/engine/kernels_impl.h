@@ -19,7 +19,7 @@
 #ifndef MU_ENGINE_KERNELS_IMPL_H
 #define MU_ENGINE_KERNELS_IMPL_H
 
-#include <xmmintrin.h>
+#include <immintrin.h>
 
 #include "engine/kernels.h"
 
@@ -34,6 +34,17 @@ static inline float mu_lanes_fold(float acc[MU_LANES])
 		for (size_t l = 0; l < s; l++)
 			acc[l] = acc[l] + acc[l + s];
 	return acc[0];
+}
+
+/* The same fold on the 16 lanes of one zmm (the avx512 files): lanes l + l+8 (the upper 256
+ * bits onto the lower), then l + l+4, l + l+2, l + l+1. */
+static inline __attribute__((always_inline)) MU_TARGET_AVX512 float mu_fold16_zmm(__m512 v)
+{
+	__m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+	__m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+	__m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+	__m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
+	return _mm_cvtss_f32(s1);
 }
 
 /* Round half to even for |v| < 2^22: v + 1.5 * 2^23 lands where the float spacing is 1, so the

@@ -156,15 +156,6 @@ TGT INLINE __m512 group_terms(const uint8_t *p, __m512i raw, const struct pact *
 	return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(raw, a->corr)), _mm512_mul_ps(dw, a->d));
 }
 
-/* The canonical fold: lanes l + l+8, then l + l+4, l + l+2, l + l+1. */
-TGT INLINE float fold16(__m512 v)
-{
-	__m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-	__m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-	__m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-	__m128 s1 = _mm_add_ss(s2, _mm_movehdup_ps(s2));
-	return _mm_cvtss_f32(s1);
-}
 
 /* ---- matvec ------------------------------------------------------------------------------- */
 
@@ -202,7 +193,7 @@ TGT INLINE void qmatvec(int q4, const uint8_t *w, size_t rb, const uint8_t *x, s
 			}
 		}
 		for (int i = 0; i < R; i++)
-			out[r + (size_t)i] = fold16(acc[i]);
+			out[r + (size_t)i] = mu_fold16_zmm(acc[i]);
 	}
 }
 
@@ -269,7 +260,7 @@ TGT INLINE void row_tile(int q4, int T, const uint8_t *row, const uint8_t *x, si
 	}
 #pragma GCC unroll 8
 	for (int t = 0; t < T; t++)
-		out[(size_t)t * ldo] = fold16(acc[t]);
+		out[(size_t)t * ldo] = mu_fold16_zmm(acc[t]);
 }
 
 /* Rows [r0, r1) against activations [t0, t0 + T) for a constant T. */
