@@ -27,6 +27,7 @@ int cmd_seal(int argc, char **argv);
 int cmd_unseal(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
+int cmd_exfil(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
@@ -98,6 +99,9 @@ enum mu_err session_chat_encode(struct mu_session *s, enum mu_chat_template tmpl
  * an existing out is refused), then fsyncs the directory. On failure tmp is left for the caller
  * to unlink. */
 enum mu_err outfile_commit(const char *tmp, const char *out, int replace, struct mu_error *err);
+/* Writes buf to out whole or not at all: a temporary file next to it, fsync'd, then
+ * outfile_commit. */
+enum mu_err outfile_write(const char *out, const void *buf, size_t len, int replace, struct mu_error *err);
 /* Writes all len bytes to fd (retrying short writes and EINTR); path names it in errors. */
 enum mu_err outfile_write_all(int fd, const void *buf, size_t len, const char *path, struct mu_error *err);
 

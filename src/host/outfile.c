@@ -57,3 +57,23 @@ enum mu_err outfile_commit(const char *tmp, const char *out, int replace, struct
 	}
 	return MU_OK;
 }
+
+enum mu_err outfile_write(const char *out, const void *buf, size_t len, int replace, struct mu_error *err)
+{
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", out, (int)getpid()) >= sizeof tmp)
+		return mu_errf(err, MU_ERR_RANGE, "%s: path too long", out);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return mu_errf(err, MU_ERR_IO, "%s: cannot create: %s", out, strerror(errno));
+	enum mu_err rc = outfile_write_all(fd, buf, len, out, err);
+	if (rc == MU_OK && fsync(fd) != 0)
+		rc = mu_errf(err, MU_ERR_IO, "%s: fsync failed: %s", out, strerror(errno));
+	if (close(fd) != 0 && rc == MU_OK)
+		rc = mu_errf(err, MU_ERR_IO, "%s: close failed: %s", out, strerror(errno));
+	if (rc == MU_OK)
+		rc = outfile_commit(tmp, out, replace, err);
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
