@@ -4,7 +4,8 @@
 #   enclave  the enclave's own limiter at RATE bytes/s (burst BURST); the proxy's cap far above
 #   proxy    the enclave's limiter switched off (test build only); the proxy's cap at RATE
 # Each must deliver at most RATE x t + BURST bytes in t seconds — and at least 80% of RATE x t,
-# which shows the flood really pressed against the cap.
+# which shows the flood really pressed against the cap. Then `mu exfil measure` makes the same
+# measurement through the proxy-capped chain and reports the days per model it implies.
 set -u
 . tests/lib.sh
 . tests/chain.sh
@@ -44,6 +45,25 @@ for n in encl prox; do
 	echo "$n limiter: $b bytes: $verdict"
 	case $verdict in ok*) ok ;; *) bad "$n limiter: $b bytes: $verdict" ;; esac
 done
+
+# mu exfil measure, the user's tool for the same claim, against the proxy's own cap: observed
+# <= cap x t + burst, the flood pressing against it (>= 80%), and the days it implies.
+MEASURE_S=${EXFIL_SECONDS:-10}
+if "$MU" exfil measure --proxy "unix:$TMP/prox-proxy.sock" --cap $RATE --burst $BURST --seconds "$MEASURE_S" \
+	--size 6G --size 140G --json >"$TMP/measure.json" 2>"$TMP/measure.err"; then
+	check "mu exfil measure: observed <= cap, pressed against it, days per model" $PY -c "
+import json, sys
+d = json.load(open(sys.argv[1])); rate, burst = float(sys.argv[2]), float(sys.argv[3])
+assert d['within_cap'] is True and not d['answer_ended'], d
+assert d['bytes'] <= rate * d['seconds'] + burst and d['bytes'] >= 0.8 * rate * d['seconds'], d
+assert abs(d['observed_bytes_per_s'] - d['bytes'] / d['seconds']) < 1e-3, d
+for s, want in zip(d['sizes'], (6e9, 140e9)):
+    assert s['bytes'] == want and abs(s['days_at_observed'] - want / d['observed_bytes_per_s'] / 86400) < 1e-6 * s['days_at_observed'], s
+print('mu exfil measure: %.0f B/s against a cap of %d: 6 GB in %.0f days' % (d['observed_bytes_per_s'], rate, d['sizes'][0]['days_at_observed']))
+" "$TMP/measure.json" $RATE $BURST
+else
+	bad "mu exfil measure: $(cat "$TMP/measure.err")"
+fi
 
 for n in encl prox; do
 	"$MU" audit verify "$TMP/$n.audit" >"$TMP/v.out" 2>&1 && ok || bad "audit $n: $(cat "$TMP/v.out")"

@@ -4,6 +4,7 @@
 #define MU_HOST_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "base/err.h"
 #include "engine/gguf.h"
@@ -28,6 +29,22 @@ int cmd_unseal(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_exfil(int argc, char **argv);
+
+/* mu ask's exchange with the proxy, shared with mu exfil measure (cmd_ask.c). */
+struct ask_result {
+	uint64_t bytes;  /* every byte received, frame headers included */
+	double seconds;
+	int ended;       /* a done message came; then: */
+	int finish;      /* enum mu_finish */
+	long long prompt_tokens, completion_tokens;
+};
+/* Connects to the proxy at addr, sends the encoded generate frame and reads the answer to
+ * request id. With out, token text is written there and the answer must end within
+ * timeout_ms; without, reading stops when timeout_ms have passed, counting what arrived (or
+ * earlier, when the answer ends). Returns 0, or 1 after reporting the trouble (messages
+ * prefixed with who). */
+int ask_exchange(const char *who, const char *addr, const uint8_t *frame, size_t frame_len, const char *id,
+		 uint32_t timeout_ms, FILE *out, struct ask_result *res);
 int cmd_audit(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_vm(int argc, char **argv);

@@ -62,6 +62,7 @@ struct ask {
 	uint64_t deadline_ms;
 	uint32_t timeout_ms;
 	uint64_t bytes;
+	const char *who; /* "mu ask" or "mu exfil": the prefix of every message */
 };
 
 static uint64_t now_ms(void) { return pal_now_ns() / 1000000u; }
@@ -95,7 +96,7 @@ static int send_all(struct ask *a, const uint8_t *b, size_t n)
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			int r = wait_fd(a, POLLOUT);
 			if (r == 0) {
-				fprintf(stderr, "mu ask: the proxy did not take the request within %u ms\n", a->timeout_ms);
+				fprintf(stderr, "%s: the proxy did not take the request within %u ms\n", a->who, a->timeout_ms);
 				return -1;
 			}
 			if (r < 0)
@@ -103,7 +104,7 @@ static int send_all(struct ask *a, const uint8_t *b, size_t n)
 			continue;
 		}
 		if (w <= 0) {
-			fprintf(stderr, "mu ask: sending the request: %s\n", w < 0 ? strerror(errno) : "connection closed");
+			fprintf(stderr, "%s: sending the request: %s\n", a->who, w < 0 ? strerror(errno) : "connection closed");
 			return -1;
 		}
 		off += (size_t)w;
@@ -129,23 +130,111 @@ static int read_frame(struct ask *a, struct mu_frame_rd *rd)
 			continue;
 		}
 		if (n < 0) {
-			fprintf(stderr, "mu ask: reading from the proxy: %s\n", strerror(errno));
+			fprintf(stderr, "%s: reading from the proxy: %s\n", a->who, strerror(errno));
 			return -1;
 		}
 		if (n == 0) {
-			fprintf(stderr, "mu ask: the proxy closed the connection before the answer was complete\n");
+			fprintf(stderr, "%s: the proxy closed the connection before the answer was complete\n", a->who);
 			return -1;
 		}
 		a->bytes += (uint64_t)n;
 		struct mu_error err = {0};
 		enum mu_frame_state st;
 		if (mu_frame_rd_commit(rd, (size_t)n, &st, &err) != MU_OK) {
-			fprintf(stderr, "mu ask: the proxy sent a bad frame: %s\n", err.msg);
+			fprintf(stderr, "%s: the proxy sent a bad frame: %s\n", a->who, err.msg);
 			return -1;
 		}
 		if (st == MU_FRAME_DONE)
 			return 1;
 	}
+}
+
+int ask_exchange(const char *who, const char *addr, const uint8_t *frame, size_t frame_len, const char *id,
+		 uint32_t timeout_ms, FILE *out, struct ask_result *res)
+{
+	struct ask a = {.fd = -1, .timeout_ms = timeout_ms, .who = who};
+	struct mu_msg *m = calloc(1, sizeof *m);
+	uint8_t *body = malloc(MU_WIRE_MAX_FRAME);
+	size_t scratch_len = mu_msg_mem_size(MU_WIRE_MAX_FRAME);
+	void *scratch = malloc(scratch_len);
+	int code = 1;
+	memset(res, 0, sizeof *res);
+	if (!m || !body || !scratch) {
+		fprintf(stderr, "%s: out of memory\n", who);
+		goto out;
+	}
+	struct mu_error err = {0};
+	uint64_t t0 = now_ms();
+	a.deadline_ms = t0 + timeout_ms;
+	if (pal_connect(addr, timeout_ms < 10000 ? timeout_ms : 10000, PAL_NET_NONBLOCK, &a.fd, &err) != MU_OK) {
+		fprintf(stderr, "%s: cannot reach the proxy: %s\n", who, err.msg);
+		goto out;
+	}
+	if (send_all(&a, frame, frame_len) != 0)
+		goto out;
+
+	struct mu_frame_rd rd;
+	mu_frame_rd_init(&rd, body, MU_WIRE_MAX_FRAME);
+	for (;;) {
+		int r = read_frame(&a, &rd);
+		res->bytes = a.bytes;
+		res->seconds = (double)(now_ms() - t0) / 1000.0;
+		if (r == 0 && !out) { /* counting: the window is over */
+			code = 0;
+			goto out;
+		}
+		if (r == 0) {
+			fprintf(stderr, "%s: no complete answer within %u ms\n", who, timeout_ms);
+			goto out;
+		}
+		if (r < 0)
+			goto out;
+		enum mu_wire_code c = mu_msg_decode(m, body, mu_frame_rd_len(&rd), scratch, scratch_len, &err);
+		mu_frame_rd_next(&rd);
+		if (c != MU_WIRE_OK) {
+			fprintf(stderr, "%s: the proxy sent a frame that does not decode (%s: %s)\n", who,
+				mu_wire_code_name(c), err.msg);
+			goto out;
+		}
+		if (m->type == MU_MSG_ERROR) {
+			fprintf(stderr, "%s: refused: %s: %s\n", who, m->error.code_name, m->error.message);
+			goto out;
+		}
+		if ((m->type == MU_MSG_TOKEN || m->type == MU_MSG_DONE) && strcmp(m->id, id) != 0) {
+			fprintf(stderr, "%s: the proxy answered another request id\n", who);
+			goto out;
+		}
+		if (m->type == MU_MSG_TOKEN) {
+			if (out && m->token.text.n && fwrite(m->token.text.p, 1, m->token.text.n, out) != m->token.text.n) {
+				fprintf(stderr, "%s: writing the answer: %s\n", who, strerror(errno));
+				goto out;
+			}
+			if (out)
+				fflush(out);
+			continue;
+		}
+		if (m->type == MU_MSG_DONE) {
+			if (out) {
+				putc('\n', out); /* as mu run ends its output */
+				fflush(out);
+			}
+			res->ended = 1;
+			res->finish = m->done.finish;
+			res->prompt_tokens = m->done.prompt_tokens;
+			res->completion_tokens = m->done.completion_tokens;
+			code = 0;
+			goto out;
+		}
+		fprintf(stderr, "%s: the proxy sent an unexpected %s message\n", who, mu_msg_type_name(m->type));
+		goto out;
+	}
+out:
+	if (a.fd >= 0)
+		close(a.fd);
+	free(m);
+	free(body);
+	free(scratch);
+	return code;
 }
 
 int cmd_ask(int argc, char **argv)
@@ -234,12 +323,8 @@ int cmd_ask(int argc, char **argv)
 	/* the request */
 	struct mu_msg *m = calloc(1, sizeof *m);
 	uint8_t *frame = malloc(MU_FRAME_HDR + MU_WIRE_MAX_FRAME + 1);
-	uint8_t *body = malloc(MU_WIRE_MAX_FRAME);
-	size_t scratch_len = mu_msg_mem_size(MU_WIRE_MAX_FRAME);
-	void *scratch = malloc(scratch_len);
 	int code = 1;
-	struct ask a = {.fd = -1, .timeout_ms = timeout_ms};
-	if (!m || !frame || !body || !scratch) {
+	if (!m || !frame) {
 		fprintf(stderr, "mu ask: out of memory\n");
 		goto out;
 	}
@@ -272,71 +357,18 @@ int cmd_ask(int argc, char **argv)
 		goto out;
 	}
 
-	struct mu_error err = {0};
-	uint64_t t0 = now_ms();
-	a.deadline_ms = t0 + timeout_ms;
-	if (pal_connect(addr, timeout_ms < 10000 ? timeout_ms : 10000, PAL_NET_NONBLOCK, &a.fd, &err) != MU_OK) {
-		fprintf(stderr, "mu ask: cannot reach the proxy: %s\n", err.msg);
-		goto out;
-	}
-	if (send_all(&a, frame, MU_FRAME_HDR + n) != 0)
-		goto out;
-
-	struct mu_frame_rd rd;
-	mu_frame_rd_init(&rd, body, MU_WIRE_MAX_FRAME);
-	for (;;) {
-		int r = read_frame(&a, &rd);
-		if (r == 0) {
-			fprintf(stderr, "mu ask: no complete answer within %u ms\n", timeout_ms);
-			goto out;
-		}
-		if (r < 0)
-			goto out;
-		enum mu_wire_code c = mu_msg_decode(m, body, mu_frame_rd_len(&rd), scratch, scratch_len, &err);
-		mu_frame_rd_next(&rd);
-		if (c != MU_WIRE_OK) {
-			fprintf(stderr, "mu ask: the proxy sent a frame that does not decode (%s: %s)\n",
-				mu_wire_code_name(c), err.msg);
-			goto out;
-		}
-		if (m->type == MU_MSG_ERROR) {
-			fprintf(stderr, "mu ask: refused: %s: %s\n", m->error.code_name, m->error.message);
-			goto out;
-		}
-		if ((m->type == MU_MSG_TOKEN || m->type == MU_MSG_DONE) && strcmp(m->id, id) != 0) {
-			fprintf(stderr, "mu ask: the proxy answered another request id\n");
-			goto out;
-		}
-		if (m->type == MU_MSG_TOKEN) {
-			if (m->token.text.n && fwrite(m->token.text.p, 1, m->token.text.n, stdout) != m->token.text.n) {
-				fprintf(stderr, "mu ask: writing stdout: %s\n", strerror(errno));
-				goto out;
-			}
-			fflush(stdout);
-			continue;
-		}
-		if (m->type == MU_MSG_DONE) {
-			putchar('\n'); /* as mu run ends its output */
-			fflush(stdout);
-			double s = (double)(now_ms() - t0) / 1000.0;
-			fprintf(stderr,
-				"mu ask: %llu bytes in %.2f s (%.0f bytes/s egress), finish_reason %s, %lld prompt + %lld "
-				"completion tokens\n",
-				(unsigned long long)a.bytes, s, s > 0 ? (double)a.bytes / s : 0.0, mu_finish_name(m->done.finish),
-				(long long)m->done.prompt_tokens, (long long)m->done.completion_tokens);
-			code = 0;
-			goto out;
-		}
-		fprintf(stderr, "mu ask: the proxy sent an unexpected %s message\n", mu_msg_type_name(m->type));
-		goto out;
+	struct ask_result res;
+	if (ask_exchange("mu ask", addr, frame, MU_FRAME_HDR + n, id, timeout_ms, stdout, &res) == 0) {
+		fprintf(stderr,
+			"mu ask: %llu bytes in %.2f s (%.0f bytes/s egress), finish_reason %s, %lld prompt + %lld "
+			"completion tokens\n",
+			(unsigned long long)res.bytes, res.seconds, res.seconds > 0 ? (double)res.bytes / res.seconds : 0.0,
+			mu_finish_name((enum mu_finish)res.finish), res.prompt_tokens, res.completion_tokens);
+		code = 0;
 	}
 out:
-	if (a.fd >= 0)
-		close(a.fd);
 	free(m);
 	free(frame);
-	free(body);
-	free(scratch);
 	return code;
 usage_err:
 	usage(stderr);

@@ -8,6 +8,11 @@
  * theft. This prints that time for model sizes and caps, as a table, JSON, or an SVG plot of
  * time against model size with one line per cap. Units are decimal (1 KB = 1000 bytes), as
  * model sizes and the founding documents' figures are quoted.
+ *
+ * `mu exfil measure` is the measured counterpart: it asks a running proxy for as much output as
+ * it will give (by default the prompt "@flood", on which the test enclave build writes token
+ * frames as fast as it can) and counts every byte that arrives for a set time, then sets the
+ * observed rate against the cap and turns it into days per model.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,8 +24,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/limits.h"
 #include "base/mathx.h"
 #include "host/cli.h"
+#include "wire/frame.h"
+#include "wire/proto.h"
 
 #define MAX_SIZES 16
 #define MAX_CAPS 8
@@ -56,8 +64,16 @@ static void usage(FILE *f)
 		"                        (--tps and --bits-per-token go together)\n"
 		"  --plot OUT.svg        also write an SVG plot: time against model size, a line per cap\n"
 		"  --json                print one JSON object instead of the table\n"
-		"The measured counterpart is tests/cli_egress.sh: an enclave flooding its channel\n"
-		"against the real proxy gets no more than the cap through.\n",
+		"\n"
+		"usage: mu exfil measure --proxy ADDR --cap BYTES/S [--burst BYTES] [--seconds S]\n"
+		"                        [--prompt TEXT] [--size BYTES]... [--json]\n\n"
+		"The measured counterpart: asks the proxy at ADDR (unix:PATH or tcp:HOST:PORT) for as much\n"
+		"output as it gives, for S seconds (default 30), counting every byte received (frame\n"
+		"headers included), and sets the observed rate against the cap the proxy was given:\n"
+		"within the cap when bytes <= cap x seconds + burst (default burst 0). Then the days a\n"
+		"model of each --size takes at the observed rate. The default prompt, \"@flood\", makes\n"
+		"the test build of the enclave (tests only) write token frames as fast as it can.\n"
+		"Exit status: 0 within the cap, 1 over it or trouble, 2 usage.\n",
 		MAX_SIZES, MAX_CAPS);
 }
 
@@ -281,10 +297,130 @@ static void plot(struct buf *b, const struct model_size *sizes, size_t ns, const
 	put(b, "</svg>\n");
 }
 
+/* ---- measure ------------------------------------------------------------------------------ */
+
+static int cmd_measure(int argc, char **argv)
+{
+	const char *addr = NULL, *prompt = "@flood", *val;
+	double cap = 0, burst = 0, seconds = 30;
+	double sizes[MAX_SIZES];
+	size_t ns = 0;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		int r;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--proxy", NULL, &addr)) ||
+		    (r = cli_opt(argc, argv, &i, "--prompt", NULL, &prompt))) {
+			if (r < 0)
+				return 2;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--seconds", NULL, &val))) {
+			if (r < 0 || parse_positive("--seconds", val, 86400, &seconds))
+				return 2;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "--cap", NULL, &val)) || (r = cli_opt(argc, argv, &i, "--burst", NULL, &val)) ||
+		    (r = cli_opt(argc, argv, &i, "--size", NULL, &val))) {
+			const char *flag = argv[i - 1];
+			double v = r < 0 ? -1 : parse_bytes(val);
+			if (v < 0) {
+				if (r > 0)
+					fprintf(stderr, "mu exfil measure: %s: not a positive amount such as 5K or 6G\n", flag);
+				return 2;
+			}
+			if (!strcmp(flag, "--cap"))
+				cap = v;
+			else if (!strcmp(flag, "--burst"))
+				burst = v;
+			else if (ns < MAX_SIZES)
+				sizes[ns++] = v;
+			else {
+				fprintf(stderr, "mu exfil measure: --size: too many sizes\n");
+				return 2;
+			}
+			continue;
+		}
+		fprintf(stderr, "mu exfil measure: unexpected argument '%s'\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	if (!addr || cap <= 0) {
+		fprintf(stderr, "mu exfil measure: --proxy and --cap are required\n");
+		return 2;
+	}
+	if (ns == 0)
+		for (size_t i = 0; i < sizeof default_sizes / sizeof default_sizes[0]; i++)
+			sizes[ns++] = default_sizes[i].bytes;
+
+	/* the request: as much output as one generate may ask for */
+	struct mu_msg *m = calloc(1, sizeof *m);
+	uint8_t *frame = malloc(MU_FRAME_HDR + MU_WIRE_MAX_FRAME + 1);
+	int code = 1;
+	if (!m || !frame) {
+		fprintf(stderr, "mu exfil measure: out of memory\n");
+		goto out;
+	}
+	m->type = MU_MSG_GENERATE;
+	snprintf(m->id, sizeof m->id, "exfil-%ld", (long)getpid());
+	m->has_id = 1;
+	m->generate.has_prompt = 1;
+	m->generate.prompt = (struct mu_wire_text){prompt, strlen(prompt)};
+	m->generate.max_tokens = MU_WIRE_MAX_GEN_TOKENS;
+	m->generate.temperature = 0;
+	m->generate.top_p = 1;
+	m->generate.stream = 1;
+	size_t n = mu_msg_generate((char *)frame + MU_FRAME_HDR, MU_WIRE_MAX_FRAME, m);
+	if (n == 0 || mu_frame_header(frame, n, MU_WIRE_MAX_FRAME, NULL) != MU_OK) {
+		fprintf(stderr, "mu exfil measure: the prompt cannot be encoded (not UTF-8, a NUL, or too long)\n");
+		goto out;
+	}
+	struct ask_result res;
+	fprintf(stderr, "mu exfil measure: counting what %s sends for %.1f s\n", addr, seconds);
+	if (ask_exchange("mu exfil measure", addr, frame, MU_FRAME_HDR + n, m->id, (uint32_t)(seconds * 1000.0 + 0.5),
+			 NULL, &res) != 0)
+		goto out;
+	double rate = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
+	double allowed = cap * res.seconds + burst;
+	int within = (double)res.bytes <= allowed;
+	if (json) {
+		printf("{\"bytes\":%llu,\"seconds\":%.6f,\"observed_bytes_per_s\":%.6f,\"cap_bytes_per_s\":%.17g,"
+		       "\"burst_bytes\":%.17g,\"allowed_bytes\":%.6f,\"within_cap\":%s,\"answer_ended\":%s,\"sizes\":[",
+		       (unsigned long long)res.bytes, res.seconds, rate, cap, burst, allowed, within ? "true" : "false",
+		       res.ended ? "true" : "false");
+		for (size_t i = 0; i < ns; i++)
+			printf("%s{\"bytes\":%.17g,\"days_at_observed\":%.17g,\"days_at_cap\":%.17g}", i ? "," : "",
+			       sizes[i], rate > 0 ? sizes[i] / rate / 86400 : -1.0, sizes[i] / cap / 86400);
+		printf("]}\n");
+	} else {
+		char cb[32], t1[48], t2[48], sb[32];
+		printf("observed %llu bytes in %.2f s: %.1f bytes/s against a cap of %s/s (+ %.0f burst): %s%s\n",
+		       (unsigned long long)res.bytes, res.seconds, rate, human_bytes(cap, cb), burst,
+		       within ? "within the cap" : "OVER THE CAP", res.ended ? " (the answer ended early)" : "");
+		for (size_t i = 0; i < ns; i++)
+			printf("  %10s: %s at the observed rate (%s at the cap)\n", human_bytes(sizes[i], sb),
+			       rate > 0 ? human_time(sizes[i] / rate, t1) : "never", human_time(sizes[i] / cap, t2));
+	}
+	code = within ? 0 : 1;
+out:
+	free(m);
+	free(frame);
+	return code;
+}
+
 /* ---- the command -------------------------------------------------------------------------- */
 
 int cmd_exfil(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "measure"))
+		return cmd_measure(argc - 1, argv + 1);
 	struct model_size sizes[MAX_SIZES];
 	double caps[MAX_CAPS], tps = 0, bits = 0;
 	size_t ns = 0, nc = 0;
