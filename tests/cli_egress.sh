@@ -50,7 +50,7 @@ done
 # <= cap x t + burst, the flood pressing against it (>= 80%), and the days it implies.
 MEASURE_S=${EXFIL_SECONDS:-10}
 if "$MU" exfil measure --proxy "unix:$TMP/prox-proxy.sock" --cap $RATE --burst $BURST --seconds "$MEASURE_S" \
-	--size 6G --size 140G --json >"$TMP/measure.json" 2>"$TMP/measure.err"; then
+	-n 65536 --size 6G --size 140G --json >"$TMP/measure.json" 2>"$TMP/measure.err"; then
 	check "mu exfil measure: observed <= cap, pressed against it, days per model" $PY -c "
 import json, sys
 d = json.load(open(sys.argv[1])); rate, burst = float(sys.argv[2]), float(sys.argv[3])
@@ -59,7 +59,7 @@ assert d['bytes'] <= rate * d['seconds'] + burst and d['bytes'] >= 0.8 * rate * 
 assert abs(d['observed_bytes_per_s'] - d['bytes'] / d['seconds']) < 1e-3, d
 for s, want in zip(d['sizes'], (6e9, 140e9)):
     assert s['bytes'] == want and abs(s['days_at_observed'] - want / d['observed_bytes_per_s'] / 86400) < 1e-6 * s['days_at_observed'], s
-print('mu exfil measure: %.0f B/s against a cap of %d: 6 GB in %.0f days' % (d['observed_bytes_per_s'], rate, d['sizes'][0]['days_at_observed']))
+print('mu exfil measure --json: %d bytes in %.2f s, %.0f B/s against a cap of %d (+ %d burst): within_cap %s; 6 GB in %.1f days' % (d['bytes'], d['seconds'], d['observed_bytes_per_s'], rate, burst, d['within_cap'], d['sizes'][0]['days_at_observed']))
 " "$TMP/measure.json" $RATE $BURST
 else
 	bad "mu exfil measure: $(cat "$TMP/measure.err")"

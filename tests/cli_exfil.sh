@@ -74,21 +74,50 @@ for g in groups:
 gaps = [a - b for a, b in zip(ys[1], ys[0])]
 assert all(g > 0 for g in gaps) and max(gaps) - min(gaps) < 0.2, gaps
 " "$TMP/plot.svg"
-cp "$TMP/plot.svg" "$TMP/plot.before"
-"$MU" exfil --cap 2K --plot "$TMP/plot.svg" >/dev/null 2>&1
-check "--plot replaces an existing file" sh -c "! cmp -s '$TMP/plot.svg' '$TMP/plot.before'"
+if "$MU" exfil --cap 2K --plot "$TMP/plot.svg" >/dev/null 2>"$TMP/err"; then
+	check "--plot replaces an existing file" $PY -c "
+import sys, xml.etree.ElementTree as E
+g = E.parse(sys.argv[1]).getroot().findall('{http://www.w3.org/2000/svg}g')
+assert [float(x.get('data-cap-bytes-per-s')) for x in g] == [2000], g" "$TMP/plot.svg"
+else
+	bad "mu exfil --plot over an existing file: $(cat "$TMP/err")"
+fi
+# whole or not at all: a plot that cannot be put in place (the path is a directory) leaves
+# what was there and no temporary file
+mkdir -p "$TMP/adir" && echo keep >"$TMP/adir/inside"
+expect_fail 1 "adir" "$MU" exfil --plot "$TMP/adir"
+check "a failed plot leaves the old contents and no temporary file" sh -c \
+	"[ -d '$TMP/adir' ] && [ \"\$(cat '$TMP/adir/inside')\" = keep ] && ! ls '$TMP' | grep -q '\.tmp\.'"
 
 # 4. Refusals: exit 2 and a message naming the problem; no plot written.
-expect_fail 2 "--size: not a positive size" "$MU" exfil --size 12Q
-expect_fail 2 "--size: not a positive size" "$MU" exfil --size 0
-expect_fail 2 "--size: not a positive size" "$MU" exfil --size -5G
-expect_fail 2 "--cap: not a positive rate" "$MU" exfil --cap 5KiB
+for v in 12Q 0 -5G 0x10 +5G " 5G" 1e307 5e18; do
+	expect_fail 2 "--size: not a size such as 6G" "$MU" exfil --size "$v" --plot "$TMP/never.svg"
+done
+for v in 5KiB 1e-300 2e15 nan inf; do
+	expect_fail 2 "--cap: not a rate such as 5K" "$MU" exfil --cap "$v" --plot "$TMP/never.svg"
+done
+check "a refused command writes no plot" test ! -e "$TMP/never.svg"
 expect_fail 2 "--tps and --bits-per-token go together" "$MU" exfil --tps 20
 expect_fail 2 "--bits-per-token: '99' is not a number" "$MU" exfil --tps 20 --bits-per-token 99
+expect_fail 2 "--tps: '1e-300' is not a number" "$MU" exfil --tps 1e-300 --bits-per-token 17
+expect_fail 2 "--tps: '5K' is not a number" "$MU" exfil --tps 5K --bits-per-token 17
+# the widest ranges still give finite times and a plot of sensible size
+"$MU" exfil --size 1 --size 1e18 --cap 0.001 --cap 1e15 --json --plot "$TMP/wide.svg" >"$TMP/wide.json" 2>"$TMP/err" ||
+	bad "widest ranges: $(cat "$TMP/err")"
+check "widest ranges: finite JSON and a small plot" $PY -c "
+import json, math, os, sys
+d = json.load(open(sys.argv[1]))
+assert all(math.isfinite(r['seconds']) for r in d['rows']) and os.path.getsize(sys.argv[2]) < 200000, d" \
+	"$TMP/wide.json" "$TMP/wide.svg"
+# measure: its own refusals (the measurement itself runs in tests/cli_egress.sh)
+expect_fail 2 "--proxy and --cap are required" "$MU" exfil measure --cap 5K
+expect_fail 2 "--seconds: '0.5' is not a number in \[1, 86400\]" "$MU" exfil measure --proxy unix:x --cap 5K --seconds 0.5
+expect_fail 2 "--cap: '0' is not an amount" "$MU" exfil measure --proxy unix:x --cap 0
+expect_fail 2 "-n" "$MU" exfil measure --proxy unix:x --cap 5K -n 0
+expect_fail 1 "cannot reach the proxy" "$MU" exfil measure --proxy "unix:$TMP/none.sock" --cap 5K --burst 0 --seconds 1
 expect_fail 2 "unexpected argument" "$MU" exfil --frobnicate
 expect_fail 2 "too many caps" "$MU" exfil --cap 1 --cap 2 --cap 3 --cap 4 --cap 5 --cap 6 --cap 7 --cap 8 --cap 9
 expect_fail 1 "cannot create" "$MU" exfil --plot "$TMP/no/such/dir/p.svg"
-check "no plot where it could not be written" test ! -e "$TMP/no/such/dir/p.svg"
 check "--help" sh -c "'$MU' exfil --help | grep -q 'usage: mu exfil'"
 
 finish

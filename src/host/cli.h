@@ -40,8 +40,8 @@ struct ask_result {
 };
 /* Connects to the proxy at addr, sends the encoded generate frame and reads the answer to
  * request id. With out, token text is written there and the answer must end within
- * timeout_ms; without, reading stops when timeout_ms have passed, counting what arrived (or
- * earlier, when the answer ends). Returns 0, or 1 after reporting the trouble (messages
+ * timeout_ms; without, reading stops timeout_ms after the request was sent, counting what
+ * arrived (or earlier, when the answer ends). Returns 0, or 1 after reporting the trouble (messages
  * prefixed with who). */
 int ask_exchange(const char *who, const char *addr, const uint8_t *frame, size_t frame_len, const char *id,
 		 uint32_t timeout_ms, FILE *out, struct ask_result *res);

@@ -62,7 +62,7 @@ struct ask {
 	uint64_t deadline_ms;
 	uint32_t timeout_ms;
 	uint64_t bytes;
-	const char *who; /* "mu ask" or "mu exfil": the prefix of every message */
+	const char *who; /* "mu ask" or "mu exfil measure": the prefix of every message */
 };
 
 static uint64_t now_ms(void) { return pal_now_ns() / 1000000u; }
@@ -172,6 +172,10 @@ int ask_exchange(const char *who, const char *addr, const uint8_t *frame, size_t
 	}
 	if (send_all(&a, frame, frame_len) != 0)
 		goto out;
+	if (!out) { /* counting: the window starts with the request sent */
+		t0 = now_ms();
+		a.deadline_ms = t0 + timeout_ms;
+	}
 
 	struct mu_frame_rd rd;
 	mu_frame_rd_init(&rd, body, MU_WIRE_MAX_FRAME);

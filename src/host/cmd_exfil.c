@@ -55,10 +55,10 @@ static void usage(FILE *f)
 		"BYTES/S: size / rate, where rate is the cap, or tokens/s x bits per token / 8 when that\n"
 		"is lower (each generated token carries at most log2(vocabulary) bits).\n"
 		"  --size BYTES          a model size, with an optional K, M, G or T (powers of 1000) and\n"
-		"                        B, e.g. 6G or 140GB; repeat for more (at most %d; default: the\n"
-		"                        founding documents' 6 GB, 140 GB and 350 GB models)\n"
-		"  --cap BYTES/S         an egress cap, same suffixes; repeat for more (at most %d;\n"
-		"                        default 1K 2K 3K 4K 5K)\n"
+		"                        B, e.g. 6G or 140GB, 1 B to 1e18 B; repeat for more (at most %d;\n"
+		"                        default: the founding documents' 6 GB, 140 GB and 350 GB models)\n"
+		"  --cap BYTES/S         an egress cap, same suffixes, 0.001 to 1e15; repeat for more (at\n"
+		"                        most %d; default 1K 2K 3K 4K 5K)\n"
 		"  --tps T               tokens generated per second\n"
 		"  --bits-per-token B    information per token in bits, e.g. 17 for a 128K vocabulary\n"
 		"                        (--tps and --bits-per-token go together)\n"
@@ -66,45 +66,74 @@ static void usage(FILE *f)
 		"  --json                print one JSON object instead of the table\n"
 		"\n"
 		"usage: mu exfil measure --proxy ADDR --cap BYTES/S [--burst BYTES] [--seconds S]\n"
-		"                        [--prompt TEXT] [--size BYTES]... [--json]\n\n"
+		"                        [-n MAX_TOKENS] [--prompt TEXT] [--size BYTES]... [--json]\n\n"
 		"The measured counterpart: asks the proxy at ADDR (unix:PATH or tcp:HOST:PORT) for as much\n"
 		"output as it gives, for S seconds (default 30), counting every byte received (frame\n"
 		"headers included), and sets the observed rate against the cap the proxy was given:\n"
 		"within the cap when bytes <= cap x seconds + burst (default burst 0). Then the days a\n"
-		"model of each --size takes at the observed rate. The default prompt, \"@flood\", makes\n"
-		"the test build of the enclave (tests only) write token frames as fast as it can.\n"
-		"Exit status: 0 within the cap, 1 over it or trouble, 2 usage.\n",
+		"model of each --size takes at the observed rate. S is 1..86400; -n is the request's\n"
+		"max_tokens (default 256, an enclave's default limit; at most the enclave's own). The\n"
+		"default prompt, \"@flood\", makes the test build of the enclave (tests only) write token\n"
+		"frames as fast as it can. Counting starts once the request is sent.\n"
+		"Exit status: 0 within the cap, 1 over it, nothing received, or trouble, 2 usage.\n",
 		MAX_SIZES, MAX_CAPS);
 }
 
-/* "6G", "140GB", "5000", "1.5K" -> bytes (decimal multiples); -1 when malformed or not > 0. */
-static double parse_bytes(const char *s)
+/* The ranges every figure must lie in: beyond them a time overflows or means nothing. */
+#define SIZE_MIN 1.0   /* bytes */
+#define SIZE_MAX_ 1e18
+#define CAP_MIN 1e-3   /* bytes/s */
+#define CAP_MAX 1e15
+
+/* "6G", "140GB", "5000", "1.5K", "2.5e3" -> bytes (decimal multiples): digits, an optional
+ * fraction and exponent, then an optional K, M, G or T and an optional B; nothing else (no
+ * sign, space or hex). -1 when malformed or outside [lo, hi]. */
+static double parse_bytes(const char *s, double lo, double hi)
 {
+	const char *p = s;
+	while ((*p >= '0' && *p <= '9') || *p == '.')
+		p++;
+	if (p == s)
+		return -1;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '-' || *p == '+')
+			p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	char num[64];
+	if ((size_t)(p - s) >= sizeof num)
+		return -1;
+	memcpy(num, s, (size_t)(p - s));
+	num[p - s] = 0;
 	char *end;
 	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || v <= 0)
+	double v = strtod(num, &end);
+	if (errno || *end)
 		return -1;
-	const char *units = "KMGT";
-	const char *u = *end ? strchr(units, *end) : NULL;
-	if (*end && u) {
+	const char *units = "KMGT", *u = *p ? strchr(units, *p) : NULL;
+	if (*p && u) {
 		for (const char *k = units; k <= u; k++)
 			v *= 1000.0;
-		end++;
+		p++;
 	}
-	if (*end == 'B')
-		end++;
-	return *end || !isfinite(v) ? -1 : v;
+	if (*p == 'B')
+		p++;
+	return *p || !isfinite(v) || v < lo || v > hi ? -1 : v;
 }
 
-/* A number in (0, hi]; reports a bad one and returns -1. */
-static int parse_positive(const char *flag, const char *s, double hi, double *out)
+/* A plain decimal number in [lo, hi]; reports a bad one (prefixed with who) and returns -1. */
+static int parse_number(const char *who, const char *flag, const char *s, double lo, double hi, double *out)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > hi) {
-		fprintf(stderr, "mu exfil: %s: '%s' is not a number in (0, %g]\n", flag, s, hi);
+	double v = parse_bytes(s, lo, hi);
+	const char *p = s;
+	while (*p && *p != 'K' && *p != 'M' && *p != 'G' && *p != 'T' && *p != 'B')
+		p++;
+	if (v < 0 || *p) { /* no unit suffixes on a plain number */
+		fprintf(stderr, "%s: %s: '%s' is not a number in [%g, %g]\n", who, flag, s, lo, hi);
 		return -1;
 	}
 	*out = v;
@@ -115,7 +144,7 @@ static const char *human_bytes(double b, char buf[static 32])
 {
 	static const char *units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
 	int u = 0;
-	while (b >= 1000 && u < 5)
+	while (b >= 999.95 && u < 5) /* what %.4g would print as 1000 goes up a unit */
 		b /= 1000, u++;
 	snprintf(buf, 32, "%.4g %s", b, units[u]);
 	return buf;
@@ -124,7 +153,11 @@ static const char *human_bytes(double b, char buf[static 32])
 static const char *human_time(double s, char buf[static 48])
 {
 	double d = s / 86400.0;
-	if (d < 1)
+	if (s < 60)
+		snprintf(buf, 48, "%.1f s", s);
+	else if (s < 3600)
+		snprintf(buf, 48, "%.1f minutes", s / 60.0);
+	else if (d < 1)
 		snprintf(buf, 48, "%.1f hours", s / 3600.0);
 	else if (d < 365.25)
 		snprintf(buf, 48, "%.1f days", d);
@@ -135,7 +168,15 @@ static const char *human_time(double s, char buf[static 48])
 
 /* mu links no libm: the few functions the plot needs, on base/mathx.h */
 static double log10_(double x) { return mu_log(x) / mu_log(10.0); }
-static double exp10_(double e) { return mu_pow(10.0, e); }
+static double exp10_(double e)
+{
+	if (e != (double)(long long)e || e < -300 || e > 300)
+		return mu_pow(10.0, e);
+	double v = 1; /* whole exponents exactly (up to 1e22), so the axis labels read 1 GB, not 999.9 MB */
+	for (long long k = 0; k < (long long)(e < 0 ? -e : e); k++)
+		v *= 10;
+	return e < 0 ? 1 / v : v;
+}
 static double min_(double a, double b) { return a < b ? a : b; }
 static double max_(double a, double b) { return a > b ? a : b; }
 /* Whole decades around a log10 value; the slack absorbs rounding in log10_ of a power of 10. */
@@ -199,19 +240,19 @@ static double to_px(double v, double lo, double hi, double a, double b)
 	return a + (log10_(v) - lo) / (hi - lo) * (b - a);
 }
 
-static void decade_label(double e, int is_time, char out[static 32])
+static void decade_label(double e, int is_time, char out[static 48])
 {
 	if (is_time) {
 		double d = exp10_(e);
 		if (d < 1)
-			snprintf(out, 32, "%.3g days", d);
+			snprintf(out, 48, "%.3g days", d);
 		else if (d < 1000)
-			snprintf(out, 32, "%.0f day%s", d, d == 1 ? "" : "s");
+			snprintf(out, 48, "%.0f day%s", d, d == 1 ? "" : "s");
 		else
-			snprintf(out, 32, "%.0f days (%.3g y)", d, d / 365.25);
+			snprintf(out, 48, "%.0f days (%.3g y)", d, d / 365.25);
 	} else {
 		char b[32];
-		snprintf(out, 32, "%s", human_bytes(exp10_(e), b));
+		snprintf(out, 48, "%s", human_bytes(exp10_(e), b));
 	}
 }
 
@@ -247,14 +288,14 @@ static void plot(struct buf *b, const struct model_size *sizes, size_t ns, const
 	/* grid and ticks */
 	for (double e = x0; e <= x1; e++) {
 		double x = to_px(exp10_(e), x0, x1, pl, pr);
-		char l[32];
+		char l[48];
 		decade_label(e, 0, l);
 		put(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x, pt, x, pb);
 		put(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x, pb + 18, l);
 	}
 	for (double e = y0; e <= y1; e++) {
 		double y = to_px(exp10_(e), y0, y1, pb, pt);
-		char l[32];
+		char l[48];
 		decade_label(e, 1, l);
 		put(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", pl, y, pr, y);
 		put(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", pl - 6, y + 4, l);
@@ -303,6 +344,7 @@ static int cmd_measure(int argc, char **argv)
 {
 	const char *addr = NULL, *prompt = "@flood", *val;
 	double cap = 0, burst = 0, seconds = 30;
+	uint32_t max_tokens = 256; /* the enclave's default limit (enclave config max_tokens) */
 	double sizes[MAX_SIZES];
 	size_t ns = 0;
 	int json = 0;
@@ -323,17 +365,25 @@ static int cmd_measure(int argc, char **argv)
 			continue;
 		}
 		if ((r = cli_opt(argc, argv, &i, "--seconds", NULL, &val))) {
-			if (r < 0 || parse_positive("--seconds", val, 86400, &seconds))
+			if (r < 0 || parse_number("mu exfil measure", "--seconds", val, 1, 86400, &seconds))
+				return 2;
+			continue;
+		}
+		if ((r = cli_opt(argc, argv, &i, "-n", "--max-tokens", &val))) {
+			if (r < 0 || cli_u32("-n", val, 1, MU_WIRE_MAX_GEN_TOKENS, &max_tokens))
 				return 2;
 			continue;
 		}
 		if ((r = cli_opt(argc, argv, &i, "--cap", NULL, &val)) || (r = cli_opt(argc, argv, &i, "--burst", NULL, &val)) ||
 		    (r = cli_opt(argc, argv, &i, "--size", NULL, &val))) {
 			const char *flag = argv[i - 1];
-			double v = r < 0 ? -1 : parse_bytes(val);
+			int is_cap = !strcmp(flag, "--cap"), is_burst = !strcmp(flag, "--burst");
+			double lo = is_cap ? CAP_MIN : is_burst ? 0 : SIZE_MIN, hi = is_cap ? CAP_MAX : SIZE_MAX_;
+			double v = r < 0 ? -1 : parse_bytes(val, lo, hi);
 			if (v < 0) {
 				if (r > 0)
-					fprintf(stderr, "mu exfil measure: %s: not a positive amount such as 5K or 6G\n", flag);
+					fprintf(stderr, "mu exfil measure: %s: '%s' is not an amount such as 5K or 6G in [%g, %g]\n",
+						flag, val, lo, hi);
 				return 2;
 			}
 			if (!strcmp(flag, "--cap"))
@@ -373,7 +423,7 @@ static int cmd_measure(int argc, char **argv)
 	m->has_id = 1;
 	m->generate.has_prompt = 1;
 	m->generate.prompt = (struct mu_wire_text){prompt, strlen(prompt)};
-	m->generate.max_tokens = MU_WIRE_MAX_GEN_TOKENS;
+	m->generate.max_tokens = max_tokens;
 	m->generate.temperature = 0;
 	m->generate.top_p = 1;
 	m->generate.stream = 1;
@@ -387,6 +437,10 @@ static int cmd_measure(int argc, char **argv)
 	if (ask_exchange("mu exfil measure", addr, frame, MU_FRAME_HDR + n, m->id, (uint32_t)(seconds * 1000.0 + 0.5),
 			 NULL, &res) != 0)
 		goto out;
+	if (res.bytes == 0) {
+		fprintf(stderr, "mu exfil measure: nothing arrived in %.1f s: no measurement\n", res.seconds);
+		goto out;
+	}
 	double rate = res.seconds > 0 ? (double)res.bytes / res.seconds : 0;
 	double allowed = cap * res.seconds + burst;
 	int within = (double)res.bytes <= allowed;
@@ -443,34 +497,34 @@ int cmd_exfil(int argc, char **argv)
 			continue;
 		}
 		if ((r = cli_opt(argc, argv, &i, "--size", NULL, &val))) {
-			double v = r < 0 ? -1 : parse_bytes(val);
+			double v = r < 0 ? -1 : parse_bytes(val, SIZE_MIN, SIZE_MAX_);
 			if (v < 0 || ns == MAX_SIZES) {
 				if (r > 0)
 					fprintf(stderr, "mu exfil: --size: %s\n",
-						v < 0 ? "not a positive size such as 6G or 140GB" : "too many sizes");
+						v < 0 ? "not a size such as 6G or 140GB in [1 B, 1e18 B]" : "too many sizes");
 				return 2;
 			}
 			sizes[ns++] = (struct model_size){v, NULL};
 			continue;
 		}
 		if ((r = cli_opt(argc, argv, &i, "--cap", NULL, &val))) {
-			double v = r < 0 ? -1 : parse_bytes(val);
+			double v = r < 0 ? -1 : parse_bytes(val, CAP_MIN, CAP_MAX);
 			if (v < 0 || nc == MAX_CAPS) {
 				if (r > 0)
 					fprintf(stderr, "mu exfil: --cap: %s\n",
-						v < 0 ? "not a positive rate such as 5K or 5000" : "too many caps");
+						v < 0 ? "not a rate such as 5K or 5000 in [0.001, 1e15] bytes/s" : "too many caps");
 				return 2;
 			}
 			caps[nc++] = v;
 			continue;
 		}
 		if ((r = cli_opt(argc, argv, &i, "--tps", NULL, &val))) {
-			if (r < 0 || parse_positive("--tps", val, 1e9, &tps))
+			if (r < 0 || parse_number("mu exfil", "--tps", val, 1e-3, 1e9, &tps))
 				return 2;
 			continue;
 		}
 		if ((r = cli_opt(argc, argv, &i, "--bits-per-token", NULL, &val))) {
-			if (r < 0 || parse_positive("--bits-per-token", val, 64, &bits))
+			if (r < 0 || parse_number("mu exfil", "--bits-per-token", val, 1e-3, 64, &bits))
 				return 2;
 			continue;
 		}
