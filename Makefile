@@ -8,7 +8,8 @@
 #   make check      install dependencies, build with gcc and clang (warnings are errors),
 #                   run every test, then the ASan/UBSan build of the tests and fuzz corpora
 #   make bench      speed of generated models (tokens/s), see bench/
-#   make fuzz       run every libFuzzer harness for FUZZ_SECONDS each
+#   make fuzz       run every libFuzzer harness for FUZZ_SECONDS each (docs/fuzzing.md)
+#   make surface    measure the enclave's attack surface into docs/attack-surface.md
 #
 # Sources are found by wildcard: a new src/**/x.c joins its library, a new tests/test_x.c
 # becomes a test binary (run by make check), a new tests/tool_x.c a helper binary that test
@@ -58,7 +59,7 @@ MU_OBJ     := $(call obj,$(MU_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOL_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
-.PHONY: static-enclave image all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
+.PHONY: static-enclave image surface all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
 all: $(BUILD)/mu $(BUILD)/mu-enclave tests $(BUILD)/bench/membw $(BUILD)/bench/kernels
 tests: $(TEST_BIN) $(TOOL_BIN) $(BUILD)/tests/mu-enclave-test
 
@@ -98,14 +99,20 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmu_host.a $(BUILD)/libmu_en
 # compiled with musl-gcc and linked -static, plus src/pal/fortify_shim.c for the three glibc
 # fortify symbols Debian's static BearSSL references. musl-gcc searches only musl's headers, so
 # BearSSL's, utf8proc's and the kernel's UAPI headers are linked into one directory of their
-# own. Reproducible: no build paths (-ffile-prefix-map), no debug info (-s), fixed link order.
+# own. Reproducible: no build paths (-ffile-prefix-map: the last match wins, so the build
+# directory itself becomes "." and the paths under it relative), no debug info (-s), fixed link order.
 # _FORTIFY_SOURCE is left out: musl's headers have no fortified functions.
+# The objects carry line tables (-g1; gcc's code is the same with or without -g), which the
+# stripped enclave drops. mu-enclave.debug is a second link of the same objects that keeps them,
+# with the link map in mu-enclave.map: `mu surface` (docs/attack-surface.md) counts the lines
+# and the libraries' objects from those two and checks that the twin's code and data are the
+# enclave's, byte for byte.
 MUSL_BUILD := $(BUILD)/musl
 MUSL_INC   := $(MUSL_BUILD)/include
 MUSL_SRC   := $(ENGINE_SRC) $(ENCL_SRC) $(ENCL_MAIN) src/pal/fortify_shim.c
 MUSL_OBJ   := $(patsubst %.c,$(MUSL_BUILD)/obj/%.o,$(MUSL_SRC))
 MUSL_CFLAGS := $(filter-out -D_FORTIFY_SOURCE=2 -g,$(ALL_CFLAGS)) -isystem $(MUSL_INC) \
-            -ffile-prefix-map=$(CURDIR)/= -g0
+            -ffile-prefix-map=$(CURDIR)=. -ffile-prefix-map=$(CURDIR)/= -g1
 # musl-gcc does not search the multiarch library directory: name the two archives by path.
 # Debian's musl-gcc cannot link a static PIE (-static-pie gives a dynamic executable), so the
 # link names musl's start files itself: rcrt1.o relocates the program wherever the kernel put
@@ -121,17 +128,25 @@ $(MUSL_INC)/.stamp:
 $(MUSL_BUILD)/obj/%.o: %.c $(MUSL_INC)/.stamp
 	@mkdir -p $(dir $@)
 	musl-gcc $(MUSL_CFLAGS) -MMD -MP -c $< -o $@
-$(MUSL_BUILD)/mu-enclave: $(MUSL_OBJ)
-	gcc -nostdlib -nostartfiles -static-pie -s -Wl,--build-id=sha1 -o $@ $(MUSL_LIBDIR)/rcrt1.o \
+MUSL_LINK = gcc -nostdlib -nostartfiles -static-pie -Wl,--build-id=sha1 $(MUSL_LIBDIR)/rcrt1.o \
 		$(MUSL_LIBDIR)/crti.o $(MUSL_OBJ) $(MUSL_LIBS) -L$(MUSL_LIBDIR) -lc $$(gcc -print-libgcc-file-name) \
 		$(MUSL_LIBDIR)/crtn.o
-static-enclave: $(MUSL_BUILD)/mu-enclave
+$(MUSL_BUILD)/mu-enclave: $(MUSL_OBJ)
+	$(MUSL_LINK) -s -o $@
+$(MUSL_BUILD)/mu-enclave.debug: $(MUSL_OBJ)
+	$(MUSL_LINK) -Wl,-Map=$(MUSL_BUILD)/mu-enclave.map -o $@
+static-enclave: $(MUSL_BUILD)/mu-enclave $(MUSL_BUILD)/mu-enclave.debug
 
 # The enclave VM image in $(BUILD)/image (docs/vm.md): the static enclave as the initramfs's
 # only program, the minimal kernel (built from linux-source once, then cached outside the
 # repository), the command line and the image measurement.
-image: $(BUILD)/mu $(MUSL_BUILD)/mu-enclave
+image: $(BUILD)/mu $(MUSL_BUILD)/mu-enclave $(MUSL_BUILD)/mu-enclave.debug
 	@BUILD=$(BUILD) ./scripts/build-image.sh
+
+# The attack-surface report (docs/attack-surface.md): mu surface on the image, the static
+# enclave's budget and a running key broker / enclave / proxy; rewrites the measured part.
+surface: $(BUILD)/mu image
+	@BUILD=$(BUILD) ./scripts/surface.sh
 
 deps:
 	@./scripts/deps.sh
@@ -188,10 +203,7 @@ $(FUZZ_BUILD)/%: fuzz/%.c $(FUZZ_BUILD)/libfuzz_src.a
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libfuzz_src.a $(LIBS)
 fuzz-build: $(FUZZ_BIN)
 fuzz: deps fuzz-build
-	@for f in $(FUZZ_BIN); do n=$$(basename $$f); mkdir -p build/fuzz-corpus/$$n; \
-		echo "== $$n for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz-corpus/$$n fuzz/corpus/$${n#fuzz_} || exit 1; \
-	done
+	@./scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 fuzz-replay: fuzz-build
 	@./tests/fuzz_replay.sh $(FUZZ_BIN)
 

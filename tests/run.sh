@@ -2,7 +2,8 @@
 # Runs the whole test suite and prints one closing line "N passed, N failed".
 #
 # Steps: warning-free builds under gcc and clang; the engine links no libm; the enclave VM
-# image (static enclave, minimal kernel, initramfs; tests/cli_vm.sh boots it); every test binary
+# image (static enclave, minimal kernel, initramfs; tests/cli_vm.sh boots it); the static
+# enclave within its TCB budget (tcb-budget.txt: lines, system calls, libraries); every test binary
 # (tests/test_*.c); every command-level test script (tests/cli_*.sh); the same test binaries
 # built with ASan+UBSan; each libFuzzer harness replaying its corpus under ASan+UBSan.
 # Every step prints its own "N passed, N failed"; this script adds them up.
@@ -66,6 +67,9 @@ step "engine links no libm" ./tests/check_no_libm.sh build/libmu_engine.a
 
 echo "== enclave VM image (the kernel is built once, then cached; docs/vm.md)"
 step "make image" $MAKE --no-print-directory image
+
+echo "== the enclave's TCB budget (tcb-budget.txt; docs/attack-surface.md)"
+step "TCB budget" build/mu surface build/musl/mu-enclave --budget tcb-budget.txt
 
 echo "== unit tests"
 for t in build/tests/test_*; do

@@ -1,6 +1,7 @@
 /* mu-enclave — the only program that ever sees plaintext weights (docs/enclave.md).
  *
  *   mu-enclave --config FILE [--protocol v0] [--measure [--model FILE]] [--help]
+ *   mu-enclave --sandbox-filter [--accept]              (the seccomp filter, for mu surface)
  *
  *   mu-enclave --config FILE --measure --model M.mus   (measure a VM config on the host)
  *
@@ -22,7 +23,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mu-enclave --config FILE [--protocol v0] [--measure [--model FILE]]\n\n"
+	fprintf(f, "usage: mu-enclave --config FILE [--protocol v0] [--measure [--model FILE]]\n"
+		   "       mu-enclave --sandbox-filter [--accept]\n\n"
 		   "Serves wire protocol v1 (docs/protocol.md) on the channel named in the config:\n"
 		   "attestation with the key broker through the proxy, then text generation.\n"
 		   "  --config FILE     the enclave config (a JSON object; its bytes are measured)\n"
@@ -31,6 +33,9 @@ static void usage(FILE *f)
 		   "  --model FILE      with --measure: the sealed model to measure instead of the config's\n"
 		   "                    \"model\" (a VM config names the disk /dev/vda)\n"
 		   "  --protocol v0     the seed prototype's protocol: INSECURE, for migration only\n"
+		   "  --sandbox-filter [--accept]\n"
+		   "                    print the seccomp filter this binary installs (process mode with\n"
+		   "                    --accept, else the VM's) for `mu surface`, and exit\n"
 		   "See docs/enclave.md for the config members.\n");
 }
 
@@ -46,6 +51,19 @@ static int enclave_main(int argc, char **argv)
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(a, "--sandbox-filter")) {
+			/* alone, or with --accept (process mode): print and exit, nothing else runs */
+			int accept = i + 1 < argc && !strcmp(argv[i + 1], "--accept");
+			if (argc != 2 + accept) {
+				fprintf(stderr, "mu-enclave: --sandbox-filter takes only --accept\n");
+				return 2;
+			}
+			if (mu_sandbox_dump(stdout, accept, &err) != MU_OK) {
+				fprintf(stderr, "mu-enclave: %s\n", err.msg);
+				return 1;
+			}
 			return 0;
 		}
 		if (!strcmp(a, "--measure")) {

@@ -26,6 +26,7 @@ static const struct subcommand subcommands[] = {
 	{"proxy", cmd_proxy, "serve clients from an attested enclave: egress cap, budget, filter, audit"},
 	{"ask", cmd_ask, "send one prompt through the proxy and stream the answer"},
 	{"exfil", cmd_exfil, "the least time to steal a model through the egress cap (table, JSON, SVG plot)"},
+	{"surface", cmd_surface, "measure the enclave's attack surface: lines, libraries, syscalls, image"},
 	{"audit", cmd_audit, "verify a hash-chained audit log (mu audit verify FILE)"},
 	{"keys", cmd_keys, "manage the HTTP API's keys and their limits (add, list, set, remove)"},
 	{"vm", cmd_vm, "build the enclave VM image and boot it (QEMU)"},

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #if defined(__linux__)
@@ -360,7 +361,34 @@ enum mu_err mu_sandbox_enter(const struct mu_sandbox_opts *o, struct mu_error *e
 	return MU_OK;
 }
 
+enum mu_err mu_sandbox_dump(FILE *f, int allow_accept, struct mu_error *err)
+{
+	struct sandbox_prog prog;
+	enum mu_err rc = sandbox_build(&prog, allow_accept != 0, (uint32_t)getpid(), err);
+	if (rc)
+		return rc;
+	fprintf(f, "mu-sandbox-filter 1\nmode %s\ndefault %s\n", allow_accept ? "process" : "vm",
+		SANDBOX_SANITIZER ? "errno" : "kill-process");
+	for (size_t i = 0; i < SANDBOX_N; i++)
+		if (sandbox_rules[i].when != WHEN_ACCEPT || allow_accept)
+			fprintf(f, "rule %u %s\n", (unsigned)sandbox_rules[i].nr, sandbox_names[i]);
+	for (size_t i = 0; i < prog.n; i++)
+		fprintf(f, "ins %u %u %u %u\n", (unsigned)prog.ins[i].code, (unsigned)prog.ins[i].jt,
+			(unsigned)prog.ins[i].jf, (unsigned)prog.ins[i].k);
+	fprintf(f, "end\n");
+	if (fflush(f) != 0 || ferror(f))
+		return mu_errf(err, MU_ERR_IO, "cannot write the sandbox filter: %s", strerror(errno));
+	return MU_OK;
+}
+
 #else /* not Linux x86_64 */
+
+enum mu_err mu_sandbox_dump(FILE *f, int allow_accept, struct mu_error *err)
+{
+	(void)f;
+	(void)allow_accept;
+	return mu_errf(err, MU_ERR_UNSUPPORTED, "the enclave sandbox is implemented for Linux x86_64 only");
+}
 
 enum mu_err mu_sandbox_harden_early(struct mu_error *err)
 {

@@ -17,6 +17,7 @@
 #define MU_ENCLAVE_SANDBOX_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "base/err.h"
 
@@ -29,5 +30,19 @@ enum mu_err mu_sandbox_enter(const struct mu_sandbox_opts *o, struct mu_error *e
 
 /* The allowed system calls by name, for docs/sandbox.md and the attack-surface report. */
 const char *const *mu_sandbox_allowed(size_t *n);
+
+/* Writes the filter mu_sandbox_enter would install (process mode when allow_accept) as text,
+ * for `mu surface` (docs/attack-surface.md), which runs the classic BPF program itself for every
+ * system call number rather than trusting the names:
+ *
+ *   mu-sandbox-filter 1
+ *   mode process|vm
+ *   default kill-process|errno        (errno: a sanitizer build)
+ *   rule NR NAME                      one per allow-list entry of this mode
+ *   ins CODE JT JF K                  the program, one instruction per line, decimal
+ *   end
+ *
+ * The tgkill rule compares with this process's id. */
+enum mu_err mu_sandbox_dump(FILE *f, int allow_accept, struct mu_error *err);
 
 #endif

@@ -46,6 +46,7 @@ struct ask_result {
 int ask_exchange(const char *who, const char *addr, const uint8_t *frame, size_t frame_len, const char *id,
 		 uint32_t timeout_ms, FILE *out, struct ask_result *res);
 int cmd_audit(int argc, char **argv);
+int cmd_surface(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_vm(int argc, char **argv);
 
