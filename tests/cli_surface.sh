@@ -101,9 +101,21 @@ check "the relink without it" gcc -nostdlib -nostartfiles -static-pie -o "$TMP/s
 check "the relink with it" gcc -nostdlib -nostartfiles -static-pie -o "$TMP/extra" -Wl,-Map="$TMP/extra.map" \
 	-Wl,--undefined=mu_unneeded $LINK_INPUTS "$TMP/libunneeded.a"
 check "the relink without it is within the budget" sh -c "$MU surface $TMP/same --budget tcb-budget.txt >$TMP/same.txt"
-expect_fail 1 "OVER  library libunneeded.a (1 objects): not in the budget's libraries" \
+expect_fail 1 "OVER  library .*/libunneeded.a (1 objects): not in the budget's libraries" \
 	"$MU" surface "$TMP/extra" --budget tcb-budget.txt
 check "only the library is over" sh -c "grep -c OVER $TMP/out.txt | grep -qx 2"
+# a library is known by where Debian installs it, not by its name: the same archive called
+# libbearssl.a somewhere else is still an unknown library
+mkdir -p "$TMP/fake"
+cp "$TMP/libunneeded.a" "$TMP/fake/libbearssl.a"
+# shellcheck disable=SC2086
+check "the relink with a look-alike" gcc -nostdlib -nostartfiles -static-pie -o "$TMP/alike" -Wl,-Map="$TMP/alike.map" \
+	-Wl,--undefined=mu_unneeded $LINK_INPUTS "$TMP/fake/libbearssl.a"
+expect_fail 1 "OVER  library .*/fake/libbearssl.a" "$MU" surface "$TMP/alike" --budget tcb-budget.txt
+# a link map that is not the binary's is refused, and without a map the libraries are over
+expect_fail 1 "is not the link map of" "$MU" surface "$TMP/same" --map "$TMP/extra.map" --no-run
+rm -f "$TMP/same.map"
+expect_fail 1 "OVER  libraries: not measured (no link map" "$MU" surface "$TMP/same" --budget tcb-budget.txt
 
 # a dynamic enclave (the glibc build) trips it twice: DT_NEEDED and the interpreter
 expect_fail 1 "OVER  dynamic dependency libc.so.6" "$MU" surface build/mu-enclave --budget tcb-budget.txt

@@ -63,6 +63,32 @@ static void test_hand_written(void)
 	/* an allow-all filter: every number allowed */
 	rc = eval_text(HDR "ins 6 0 0 2147418112\nend\n", &f, &ev, msg, sizeof msg);
 	CHECK(rc == MU_OK && ev.allowed == SURFACE_NR_MAX && ev.checked == 0, "allow all: %zu", ev.allowed);
+	/* arithmetic on an argument before the compare: arg0 - 5 == 0 allows nr 0 (checked) */
+	rc = eval_text(HDR "ins 32 0 0 0\nins 21 0 4 0\nins 32 0 0 16\nins 20 0 0 5\nins 21 0 1 0\n"
+			   "ins 6 0 0 2147418112\nins 6 0 0 2147483648\nend\n",
+		       &f, &ev, msg, sizeof msg);
+	CHECK(rc == MU_OK && ev.verdict[0] == SV_CHECKED && ev.allowed == 1, "sub: %s %d", msg, ev.verdict[0]);
+	/* two argument words at once: arg0 == 7 and arg1 == 9 */
+	rc = eval_text(HDR "ins 32 0 0 16\nins 21 0 3 7\nins 32 0 0 24\nins 21 0 1 9\n"
+			   "ins 6 0 0 2147418112\nins 6 0 0 2147483648\nend\n",
+		       &f, &ev, msg, sizeof msg);
+	CHECK(rc == MU_OK && ev.allowed == SURFACE_NR_MAX && ev.checked == SURFACE_NR_MAX, "two words: %s %zu",
+	      msg, ev.checked);
+	/* a comparison with X, loaded from an argument through scratch memory */
+	rc = eval_text(HDR "ins 32 0 0 16\nins 2 0 0 3\nins 97 0 0 3\nins 0 0 0 4\nins 29 0 1 0\n"
+			   "ins 6 0 0 2147418112\nins 6 0 0 0\nend\n",
+		       &f, &ev, msg, sizeof msg);
+	CHECK(rc == MU_OK && ev.checked == SURFACE_NR_MAX, "via X: %s %zu", msg, ev.checked);
+	/* log lets the call run: allowed */
+	rc = eval_text(HDR "ins 6 0 0 2147221504\nend\n", &f, &ev, msg, sizeof msg);
+	CHECK(rc == MU_OK && ev.allowed == SURFACE_NR_MAX && ev.checked == 0, "log: %zu", ev.allowed);
+	/* RET A with A from an argument: may be anything, so checked */
+	rc = eval_text(HDR "ins 32 0 0 16\nins 22 0 0 0\nend\n", &f, &ev, msg, sizeof msg);
+	CHECK(rc == MU_OK && ev.checked == SURFACE_NR_MAX, "ret A: %zu", ev.checked);
+	/* division by X == 0 ends the program with 0 (kill-thread) */
+	rc = eval_text(HDR "ins 0 0 0 8\nins 1 0 0 0\nins 60 0 0 0\nins 6 0 0 2147418112\nend\n", &f, &ev,
+		       msg, sizeof msg);
+	CHECK(rc == MU_OK && ev.allowed == 0 && ev.default_action == 0, "div X 0: %zu", ev.allowed);
 	/* the return value from A: allow when nr is even (A = nr & 1; A == 0 ? allow : kill) */
 	rc = eval_text(HDR "ins 32 0 0 0\nins 84 0 0 1\nins 21 0 1 0\nins 6 0 0 2147418112\n"
 			   "ins 6 0 0 0\nend\n",
@@ -91,6 +117,8 @@ static void test_refused_programs(void)
 		{HDR "ins 32 0 0 0\nend\n", "does not end in a return"},
 		{HDR "ins 48 0 0 0\nins 6 0 0 0\nend\n", "a load seccomp refuses"},
 		{HDR "ins 52 0 0 0\nins 6 0 0 0\nend\n", "divides by zero"},
+		{HDR "ins 148 0 0 3\nins 6 0 0 0\nend\n", "modulo"},
+		{HDR "ins 100 0 0 32\nins 6 0 0 0\nend\n", "shifts by 32"},
 		{HDR "ins 2 0 0 16\nins 6 0 0 0\nend\n", "scratch slot"},
 		{HDR "ins 6 0 0\nend\n", "malformed instruction"},
 		{HDR "ins 65536 0 0 0\nend\n", "malformed instruction"},
@@ -171,9 +199,14 @@ static char map_seen[512];
 static void on_sec(void *ctx, const struct surface_map_sec *s)
 {
 	(void)ctx;
+	size_t l = strlen(map_seen);
+	if (!s->file) {
+		snprintf(map_seen + l, sizeof map_seen - l, "[%s %llx+%llx]", s->out, (unsigned long long)s->addr,
+			 (unsigned long long)s->size);
+		return;
+	}
 	map_n++;
 	map_bytes += s->size;
-	size_t l = strlen(map_seen);
 	snprintf(map_seen + l, sizeof map_seen - l, "%s@%s;", s->out, s->file);
 }
 
@@ -194,8 +227,9 @@ static void test_map(void)
 		"                0x0000000000001040       0x30 obj/a.o\n"
 		" .text          0x0000000000001070       0x90 /usr/lib/libc.a(memcpy.lo)\n"
 		" .text          0x0000000000001100        0x0 obj/empty.o\n"
-		".rodata         0x0000000000002000       0x20\n"
-		" .rodata        0x0000000000002000       0x20 obj/a.o\n"
+		".rodata.a_long_output_section_name\n"
+		"                0x0000000000002000       0x20\n"
+		" .rodata.x      0x0000000000002000       0x20 obj/a.o\n"
 		".debug_info     0x0000000000000000      0x100\n"
 		" .debug_info    0x0000000000000000      0x100 obj/a.o\n";
 	char *copy = strdup(map);
@@ -204,8 +238,9 @@ static void test_map(void)
 	CHECK(rc == MU_OK, "map: %s", err.msg);
 	CHECK_EQ_INT(map_n, 5);
 	CHECK_EQ_INT(map_bytes, 0x40 + 0x30 + 0x90 + 0x20 + 0x100);
-	CHECK(!strcmp(map_seen, ".text@obj/a.o;.text@obj/a.o;.text@/usr/lib/libc.a(memcpy.lo);.rodata@obj/a.o;"
-				".debug_info@obj/a.o;"),
+	CHECK(!strcmp(map_seen, "[.text 1000+200].text@obj/a.o;.text@obj/a.o;.text@/usr/lib/libc.a(memcpy.lo);"
+				"[.rodata.a_long_output_section_name 2000+20].rodata.a_long_output_section_name@obj/a.o;"
+				"[.debug_info 0+100].debug_info@obj/a.o;"),
 	      "%s", map_seen);
 	free(copy);
 

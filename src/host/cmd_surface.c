@@ -69,7 +69,9 @@ static void usage(FILE *f)
 		"                      when its bzImage is the image's\n"
 		"  --pid PID           a running process (the proxy, the enclave): its listening and\n"
 		"                      connected sockets and open descriptors; repeat for more (at most %d)\n"
-		"  --no-run            do not run the binary to read its seccomp filter\n"
+		"  --no-run            do not run the binary to read its seccomp filter (without it, the\n"
+		"                      binary, or an image's /init, is run on this machine with\n"
+		"                      --sandbox-filter, from a sealed copy of the measured bytes)\n"
 		"  --budget FILE       compare with a TCB budget (tcb-budget.txt); exit 1 when over it\n"
 		"  --json              one JSON object instead of the report\n"
 		"Exit status: 0, 1 over the budget or trouble, 2 usage.\n",
@@ -298,6 +300,7 @@ struct report {
 	char interp[256];
 	char *needed[MAX_NEEDED];
 	size_t n_needed;
+	int needed_lost; /* more than MAX_NEEDED, or no memory: the list is incomplete */
 	uint64_t code_bytes, data_bytes;
 	char debug_path[4096], map_path[4096];
 	int have_debug, debug_matches, have_map;
@@ -353,6 +356,49 @@ static long comp_index(struct report *r, const char *path)
 	if (!ours)
 		lib_name(path, name, sizeof name);
 	return comp_named(r, name, ours);
+}
+
+/* The component of a linked object (a link-map file): ours when it was built in this tree
+ * (a relative path under obj/src or obj/cmd), a library only when it is that library's own
+ * archive or start file where Debian installs it; anything else is named by its whole path,
+ * which no budget lists. */
+static const struct {
+	const char *dir, *file, *name; /* dir: a prefix; file: the archive or object's name */
+} archives[] = {
+	{"/usr/lib/x86_64-linux-musl/", "libc.a", "musl"},
+	{"/usr/lib/x86_64-linux-musl/", "rcrt1.o", "musl"},
+	{"/usr/lib/x86_64-linux-musl/", "crt1.o", "musl"},
+	{"/usr/lib/x86_64-linux-musl/", "Scrt1.o", "musl"},
+	{"/usr/lib/x86_64-linux-musl/", "crti.o", "musl"},
+	{"/usr/lib/x86_64-linux-musl/", "crtn.o", "musl"},
+	{"/usr/lib/x86_64-linux-gnu/", "libbearssl.a", "bearssl"},
+	{"/usr/lib/x86_64-linux-gnu/", "libutf8proc.a", "utf8proc"},
+	{"/usr/lib/gcc/x86_64-linux-gnu/", "libgcc.a", "libgcc"},
+};
+
+static long comp_object(struct report *r, const char *file)
+{
+	char name[64];
+	if (file[0] != '/' && ours_name(file, name, sizeof name))
+		return comp_named(r, name, 1);
+	const char *paren = strchr(file, '(');
+	size_t n = paren ? (size_t)(paren - file) : strlen(file);
+	size_t base = n;
+	while (base && file[base - 1] != '/')
+		base--;
+	for (size_t i = 0; i < sizeof archives / sizeof archives[0]; i++) {
+		size_t dl = strlen(archives[i].dir), fl = strlen(archives[i].file);
+		if (n - base != fl || strncmp(file + base, archives[i].file, fl) != 0 ||
+		    strncmp(file, archives[i].dir, dl) != 0)
+			continue;
+		/* the directory is the prefix itself, or (gcc) the prefix and one version directory */
+		const char *rest = file + dl;
+		size_t rl = base - dl;
+		if (rl == 0 || (!strcmp(archives[i].name, "libgcc") && memchr(rest, '/', rl) == rest + rl - 1))
+			return comp_named(r, archives[i].name, 0);
+	}
+	snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name - 1 ? n : sizeof name - 1), file);
+	return comp_named(r, name, 0);
 }
 
 static long comp_lib(struct report *r, const char *path)
@@ -482,7 +528,9 @@ static void on_line(void *ctx, const struct elf_line_row *row)
 struct map_walk {
 	struct report *r;
 	const struct elf_file *e;
-	int oom;
+	int oom, mismatch;
+	size_t sections;
+	char why[256];
 };
 
 static void on_map(void *ctx, const struct surface_map_sec *s)
@@ -490,9 +538,24 @@ static void on_map(void *ctx, const struct surface_map_sec *s)
 	struct map_walk *w = ctx;
 	struct report *r = w->r;
 	const struct elf_sec *out = elf_section(w->e, s->out);
+	if (!s->file) {
+		/* an output section: where the map put it must be where the binary has it */
+		if (!out || !(out->flags & ELF_SHF_ALLOC))
+			return;
+		if (out->addr != s->addr || out->size != s->size) {
+			if (!w->mismatch)
+				snprintf(w->why, sizeof w->why, "section %s is at 0x%llx, %llu bytes in the map, "
+					 "at 0x%llx, %llu bytes in the binary", s->out, (unsigned long long)s->addr,
+					 (unsigned long long)s->size, (unsigned long long)out->addr,
+					 (unsigned long long)out->size);
+			w->mismatch = 1;
+		}
+		w->sections++;
+		return;
+	}
 	if (w->oom || !out || !(out->flags & ELF_SHF_ALLOC))
 		return;
-	long comp = comp_index(r, s->file);
+	long comp = comp_object(r, s->file);
 	int added;
 	long idx = comp < 0 ? -1 : strtab_get(&r->objects, s->file, (uint32_t)comp, &added);
 	if (idx < 0) {
@@ -560,8 +623,11 @@ static void on_sym(void *ctx, const struct elf_sym *s)
 static void on_needed(void *ctx, const char *lib)
 {
 	struct report *r = ctx;
-	if (r->n_needed < MAX_NEEDED)
-		r->needed[r->n_needed++] = strdup(lib);
+	char *copy = r->n_needed < MAX_NEEDED ? strdup(lib) : NULL;
+	if (copy)
+		r->needed[r->n_needed++] = copy;
+	else
+		r->needed_lost = 1;
 }
 
 /* Every allocated section of the twin is the binary's, byte for byte (the build-id note aside:
@@ -585,7 +651,8 @@ static int same_code(const struct elf_file *bin, const struct elf_file *twin, si
 		}
 		if (!strcmp(a->name, ".note.gnu.build-id") || a->type == ELF_SHT_NOBITS)
 			continue;
-		if (memcmp(elf_sec_data(bin, a), elf_sec_data(twin, b), (size_t)a->size) != 0) {
+		const uint8_t *da = elf_sec_data(bin, a), *db = elf_sec_data(twin, b);
+		if (!da || !db || memcmp(da, db, (size_t)a->size) != 0) {
 			snprintf(why, cap, "section %s differs in content", a->name);
 			return 0;
 		}
@@ -633,7 +700,7 @@ static enum mu_err run_bytes(const uint8_t *bin, size_t n, const char *const *ar
 		return mu_errf(err, MU_ERR_IO, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (nul >= 0) {
 			dup2(nul, 0);
 			dup2(nul, 2);
@@ -677,8 +744,18 @@ static enum mu_err run_bytes(const uint8_t *bin, size_t n, const char *const *ar
 	close(pfd[0]);
 	if (timed_out || too_long || !buf)
 		kill(pid, SIGKILL);
+	/* the output ended; the program gets what is left of the 10 s to exit */
 	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid || (w < 0 && errno != EINTR))
+			break;
+		if (w == 0 && pal_now_ns() >= deadline && !timed_out) {
+			timed_out = 1;
+			kill(pid, SIGKILL);
+		}
+		if (w == 0)
+			usleep(2000);
 	}
 	if (!buf)
 		return mu_errf(err, MU_ERR_NOMEM, "no memory for the binary's output");
@@ -754,6 +831,8 @@ static enum mu_err measure_binary(struct report *r, const uint8_t *bin, size_t n
 				r->data_bytes += e.sec[i].size;
 		}
 	rc = elf_needed(&e, on_needed, r, err);
+	if (!rc && r->needed_lost)
+		rc = mu_errf(err, MU_ERR_RANGE, "%s: more than %d DT_NEEDED libraries, or no memory", r->label, MAX_NEEDED);
 	if (rc)
 		goto out;
 
@@ -811,8 +890,15 @@ static enum mu_err measure_binary(struct report *r, const uint8_t *bin, size_t n
 		struct map_walk mw = {.r = r, .e = dbg};
 		rc = surface_map_parse((char *)text, len + 1, on_map, &mw, err);
 		pal_free(text, len + 1);
+		size_t alloc = 0;
+		for (size_t i = 0; i < dbg->shnum; i++)
+			alloc += (dbg->sec[i].flags & ELF_SHF_ALLOC) != 0;
 		if (!rc && mw.oom)
-			rc = mu_errf(err, MU_ERR_NOMEM, "no memory for the link map's objects");
+			rc = mu_errf(err, MU_ERR_NOMEM, "too many components (over %d) or no memory for the link map's objects",
+				     MAX_COMPS);
+		else if (!rc && (mw.mismatch || mw.sections != alloc))
+			rc = mu_errf(err, MU_ERR_AUTH, "%s is not the link map of %s: %s", r->map_path, r->label,
+				     mw.mismatch ? mw.why : "it does not place every allocated section");
 		if (rc)
 			goto out;
 		r->have_map = 1;
@@ -884,7 +970,7 @@ static enum mu_err read_cpio(struct report *r, const uint8_t *p, size_t n, const
 	*init = NULL;
 	for (;;) {
 		uint32_t f[13];
-		if (n - at < 110 || memcmp(p + at, "070701", 6) != 0)
+		if (at > n || n - at < 110 || memcmp(p + at, "070701", 6) != 0)
 			return mu_errf(err, MU_ERR_FORMAT, "initramfs: no newc header at byte %zu", at);
 		for (int i = 0; i < 13; i++)
 			if (!hex8(p + at + 6 + 8 * i, &f[i]))
@@ -1202,7 +1288,10 @@ static enum mu_err read_budget(const char *path, struct budget *b, struct mu_err
 		return rc;
 	char *s = (char *)t;
 	size_t lineno = 0;
-	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+	for (char *line = s, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
 		lineno++;
 		while (*line == ' ')
 			line++;
@@ -1267,6 +1356,15 @@ static int check_budget(const struct report *r, const struct budget *b, FILE *o)
 			b->own_lines);
 		over += bad;
 	}
+	for (size_t i = 0; r->have_lines && r->have_map && i < r->n_comps; i++) {
+		const struct comp *c = &r->comps[i];
+		if (c->ours && c->code && !c->lines) {
+			fprintf(o, "  OVER  own lines: %s has %" PRIu64 " bytes of code but no line tables (built "
+				   "without -g?): its lines are not counted\n",
+				c->name, c->code);
+			over++;
+		}
+	}
 	const struct filter_result *fr[2] = {&r->vm, &r->proc};
 	const uint32_t lim[2] = {b->syscalls_vm, b->syscalls_process};
 	for (int m = 0; m < 2; m++) {
@@ -1282,7 +1380,7 @@ static int check_budget(const struct report *r, const struct budget *b, FILE *o)
 			fr[m]->ev.allowed, lim[m]);
 		over += bad;
 	}
-	if (!r->have_map && r->etype != ELF_ET_EXEC && !r->interp_s) {
+	if (!r->have_map) {
 		fprintf(o, "  OVER  libraries: not measured (no link map: give --map)\n");
 		over++;
 	}
@@ -1350,6 +1448,9 @@ static void text_filter(FILE *o, const char *mode, const struct filter_result *f
 		col += strlen(w);
 	}
 	fprintf(o, "\n   (* allowed only for some arguments)\n");
+	if (fr->ev.truncated)
+		fprintf(o, "   (the program has too many paths to follow them all: some numbers are counted as\n"
+			   "    allowed for some arguments without proof; the count can only be too high)\n");
 }
 
 static void print_text(FILE *o, const struct report *r)
@@ -1532,6 +1633,7 @@ static void json_filter(struct jout *j, const char *key, const struct filter_res
 	j_str(j, "x32", a);
 	j_u64(j, "allowed", fr->ev.allowed);
 	j_u64(j, "checked", fr->ev.checked);
+	j_bool(j, "truncated", fr->ev.truncated);
 	j_open(j, "names", '[');
 	for (uint32_t nr = 0; nr < SURFACE_NR_MAX; nr++)
 		if (fr->ev.verdict[nr] != SV_REFUSED) {

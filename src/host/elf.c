@@ -317,7 +317,8 @@ static const char *read_form(struct line_ctx *c, struct rd *r, uint64_t form, in
 	case DW_FORM_line_strp: {
 		uint64_t off = rd_u(r, offset64 ? 8 : 4);
 		const struct elf_sec *s = form == DW_FORM_strp ? c->str : c->line_str;
-		const char *v = s ? str_at(elf_sec_data(c->e, s), s->size, off) : NULL;
+		const uint8_t *d = s ? elf_sec_data(c->e, s) : NULL;
+		const char *v = d ? str_at(d, s->size, off) : NULL;
 		if (!v)
 			r->bad = 1;
 		return v ? v : "";

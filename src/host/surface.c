@@ -3,7 +3,7 @@
  * Classic BPF as seccomp accepts it (Documentation/userspace-api/seccomp_filter.rst, and the
  * kernel's seccomp_check_filter): loads of 32-bit words of struct seccomp_data (nr at 0, arch at
  * 4, instruction_pointer at 8, args[6] at 16), the scratch memory, ALU, forward jumps and
- * returns. The evaluator runs the program as written, so what it reports is what the binary
+ * returns. The evaluator follows the program as written, so what it reports is what the binary
  * installs, not what its source says.
  */
 #include "host/surface.h"
@@ -212,13 +212,17 @@ static enum mu_err check_prog(const struct surface_filter *f, struct mu_error *e
 		case BPF_ALU:
 			switch (BPF_OP(c)) {
 			case 0x00: case 0x10: case 0x20: case 0x30: case 0x40: case 0x50: case 0x60: case 0x70:
-			case 0x80: case 0x90: case 0xa0:
+			case 0x80: case 0x90: case 0xa0: /* (0x90, modulo, is refused below) */
 				break;
 			default:
 				return mu_errf(err, MU_ERR_FORMAT, "instruction %zu: an unknown ALU operation", pc);
 			}
-			if ((BPF_OP(c) == 0x30 || BPF_OP(c) == 0x90) && BPF_SRC(c) != BPF_X && in->k == 0)
+			if (BPF_OP(c) == 0x90)
+				return mu_errf(err, MU_ERR_FORMAT, "instruction %zu: modulo, which seccomp refuses", pc);
+			if (BPF_OP(c) == 0x30 && BPF_SRC(c) != BPF_X && in->k == 0)
 				return mu_errf(err, MU_ERR_FORMAT, "instruction %zu divides by zero", pc);
+			if ((BPF_OP(c) == 0x60 || BPF_OP(c) == 0x70) && BPF_SRC(c) != BPF_X && in->k >= 32)
+				return mu_errf(err, MU_ERR_FORMAT, "instruction %zu shifts by %u", pc, (unsigned)in->k);
 			break;
 		case BPF_JMP:
 			if (BPF_OP(c) == 0x00) { /* JA */
@@ -246,71 +250,192 @@ static enum mu_err check_prog(const struct surface_filter *f, struct mu_error *e
 	return MU_OK;
 }
 
-/* One run of a checked program over data (16 words of struct seccomp_data). Every jump goes
- * forward, so it ends within n_ins steps. */
-static uint32_t run(const struct surface_filter *f, const uint32_t data[16])
+/* The evaluation follows every path of the program for one system call number. The number
+ * and the architecture are known; everything else the program can read (the instruction
+ * pointer, the six arguments, a scratch slot nothing wrote) is unknown, and so is every value
+ * computed from an unknown one. A jump on a known value goes one way; a jump on an unknown
+ * value goes both ways. Each path ends in a return, whose action is known unless it is
+ * RET A with A unknown. The number is allowed when every path allows it, refused when none
+ * does, and allowed for some arguments (checked) otherwise. Paths that no argument values
+ * could take (two contradictory tests of the same argument) are followed too, so "checked"
+ * may be said of a number no arguments can really pass: the error is on the side of counting
+ * a call as allowed, which is the safe side for a budget. */
+
+struct path_state {
+	uint32_t A, X, M[16];
+	uint32_t unknown; /* bit 0: A, bit 1: X, bits 2..17: M[0..15] */
+};
+
+#define UNK_A 1u
+#define UNK_X 2u
+#define UNK_M(i) (4u << (i))
+
+/* What the paths of one number came to. */
+struct path_result {
+	int allowed_some, refused_some;
+	uint32_t refusal; /* the action of one refusing path (the first met) */
+	int has_refusal;
+	uint64_t steps;
+};
+
+#define PATH_STEP_LIMIT 1000000u /* per number; beyond it the number counts as checked */
+#define EVAL_STEP_LIMIT 64000000u /* all numbers; beyond it the rest count as checked */
+
+/* An action lets the call run: allow, log (runs and logs), and the two that hand the decision
+ * to another program (trace, user-notif), which may let it run. */
+static int action_runs(uint32_t action)
 {
-	uint32_t A = 0, X = 0, M[16] = {0};
-	for (size_t pc = 0; pc < f->n_ins; pc++) {
+	uint32_t a = action & SECCOMP_RET_ACTION_FULL;
+	return a == SECCOMP_RET_ALLOW || a == 0x7ffc0000u || a == 0x7ff00000u || a == 0x7fc00000u;
+}
+
+static void path_end(struct path_result *res, uint32_t action, int known)
+{
+	if (!known) {
+		/* RET A with A unknown: may be anything */
+		res->allowed_some = res->refused_some = 1;
+		return;
+	}
+	if (action_runs(action)) {
+		res->allowed_some = 1;
+	} else {
+		res->refused_some = 1;
+		if (!res->has_refusal) {
+			res->refusal = action;
+			res->has_refusal = 1;
+		}
+	}
+}
+
+static void explore(const struct surface_filter *f, size_t pc, struct path_state st, const uint32_t data[16],
+		    struct path_result *res)
+{
+	for (; pc < f->n_ins; pc++) {
+		if (++res->steps > PATH_STEP_LIMIT) {
+			res->allowed_some = res->refused_some = 1;
+			return;
+		}
 		const struct surface_ins *in = &f->ins[pc];
 		uint16_t c = in->code;
-		uint32_t src = BPF_SRC(c) == BPF_X ? X : in->k;
+		int src_unk = BPF_SRC(c) == BPF_X && (st.unknown & UNK_X);
+		uint32_t src = BPF_SRC(c) == BPF_X ? st.X : in->k;
 		switch (BPF_CLASS(c)) {
 		case BPF_LD:
-			A = BPF_MODE(c) == BPF_ABS ? data[in->k / 4]
-			    : BPF_MODE(c) == BPF_LEN ? SECCOMP_DATA_LEN
-			    : BPF_MODE(c) == BPF_MEM ? M[in->k]
-						     : in->k;
+			st.unknown &= ~UNK_A;
+			if (BPF_MODE(c) == BPF_ABS) {
+				uint32_t w = in->k / 4;
+				if (w <= 1)
+					st.A = data[w]; /* nr, arch */
+				else
+					st.unknown |= UNK_A; /* instruction pointer, arguments */
+			} else if (BPF_MODE(c) == BPF_LEN) {
+				st.A = SECCOMP_DATA_LEN;
+			} else if (BPF_MODE(c) == BPF_MEM) {
+				st.A = st.M[in->k];
+				if (st.unknown & UNK_M(in->k))
+					st.unknown |= UNK_A;
+			} else {
+				st.A = in->k;
+			}
 			break;
 		case BPF_LDX:
-			X = BPF_MODE(c) == BPF_LEN ? SECCOMP_DATA_LEN : BPF_MODE(c) == BPF_MEM ? M[in->k] : in->k;
+			st.unknown &= ~UNK_X;
+			if (BPF_MODE(c) == BPF_LEN) {
+				st.X = SECCOMP_DATA_LEN;
+			} else if (BPF_MODE(c) == BPF_MEM) {
+				st.X = st.M[in->k];
+				if (st.unknown & UNK_M(in->k))
+					st.unknown |= UNK_X;
+			} else {
+				st.X = in->k;
+			}
 			break;
 		case BPF_ST:
-			M[in->k] = A;
+			st.M[in->k] = st.A;
+			st.unknown = (st.unknown & ~UNK_M(in->k)) | ((st.unknown & UNK_A) ? UNK_M(in->k) : 0);
 			break;
 		case BPF_STX:
-			M[in->k] = X;
+			st.M[in->k] = st.X;
+			st.unknown = (st.unknown & ~UNK_M(in->k)) | ((st.unknown & UNK_X) ? UNK_M(in->k) : 0);
 			break;
 		case BPF_ALU:
+			if (src_unk)
+				st.unknown |= UNK_A;
+			if (st.unknown & UNK_A)
+				break; /* unknown stays unknown */
 			switch (BPF_OP(c)) {
-			case 0x00: A += src; break;
-			case 0x10: A -= src; break;
-			case 0x20: A *= src; break;
-			case 0x30: A = src ? A / src : 0; break; /* the kernel returns 0 on a division by X == 0 */
-			case 0x40: A |= src; break;
-			case 0x50: A &= src; break;
-			case 0x60: A = src < 32 ? A << src : 0; break;
-			case 0x70: A = src < 32 ? A >> src : 0; break;
-			case 0x80: A = (uint32_t)-A; break;
-			case 0x90: A = src ? A % src : 0; break;
-			case 0xa0: A ^= src; break;
+			case 0x00: st.A += src; break;
+			case 0x10: st.A -= src; break;
+			case 0x20: st.A *= src; break;
+			case 0x30:
+				if (!src) { /* division by X == 0 ends the program with 0 */
+					path_end(res, 0, 1);
+					return;
+				}
+				st.A /= src;
+				break;
+			case 0x40: st.A |= src; break;
+			case 0x50: st.A &= src; break;
+			case 0x60: st.A = src < 32 ? st.A << src : 0; break;
+			case 0x70: st.A = src < 32 ? st.A >> src : 0; break;
+			case 0x80: st.A = (uint32_t)-st.A; break;
+			case 0xa0: st.A ^= src; break;
 			}
 			break;
 		case BPF_JMP: {
-			int t;
-			switch (BPF_OP(c)) {
-			case 0x00:
+			if (BPF_OP(c) == 0x00) {
 				pc += in->k;
 				continue;
-			case 0x10: t = A == src; break;
-			case 0x20: t = A > src; break;
-			case 0x30: t = A >= src; break;
-			default: t = (A & src) != 0; break;
+			}
+			if ((st.unknown & UNK_A) || src_unk) {
+				/* both ways: the jump-taken side first, then go on with the other */
+				if (in->jt != in->jf)
+					explore(f, pc + 1 + in->jt, st, data, res);
+				pc += in->jf;
+				continue;
+			}
+			int t;
+			switch (BPF_OP(c)) {
+			case 0x10: t = st.A == src; break;
+			case 0x20: t = st.A > src; break;
+			case 0x30: t = st.A >= src; break;
+			default: t = (st.A & src) != 0; break;
 			}
 			pc += t ? in->jt : in->jf;
 			break;
 		}
 		case BPF_RET:
-			return BPF_RVAL(c) == BPF_A ? A : in->k;
-		case BPF_MISC:
-			if (BPF_MISCOP(c) == BPF_TAX)
-				X = A;
+			if (BPF_RVAL(c) == BPF_A)
+				path_end(res, st.A, !(st.unknown & UNK_A));
 			else
-				A = X;
+				path_end(res, in->k, 1);
+			return;
+		case BPF_MISC:
+			if (BPF_MISCOP(c) == BPF_TAX) {
+				st.X = st.A;
+				st.unknown = (st.unknown & ~UNK_X) | ((st.unknown & UNK_A) ? UNK_X : 0);
+			} else {
+				st.A = st.X;
+				st.unknown = (st.unknown & ~UNK_A) | ((st.unknown & UNK_X) ? UNK_A : 0);
+			}
 			break;
 		}
 	}
-	return 0; /* not reached for a checked program (it ends in a return) */
+	/* not reached for a checked program: it ends in a return */
+	res->allowed_some = res->refused_some = 1;
+}
+
+static struct path_result eval_one(const struct surface_filter *f, uint32_t nr, uint32_t arch)
+{
+	uint32_t data[16] = {0};
+	struct path_state st;
+	struct path_result res = {0};
+	data[0] = nr;
+	data[1] = arch;
+	memset(&st, 0, sizeof st);
+	st.unknown = 0x3fffcu; /* scratch memory nothing wrote yet */
+	explore(f, 0, st, data, &res);
+	return res;
 }
 
 enum mu_err surface_filter_eval(const struct surface_filter *f, struct surface_eval *out, struct mu_error *err)
@@ -321,78 +446,30 @@ enum mu_err surface_filter_eval(const struct surface_filter *f, struct surface_e
 	enum mu_err rc = check_prog(f, err);
 	if (rc)
 		return rc;
-
-	/* argument values to try: 0, all ones, and every constant compared with (and its
-	 * neighbours), each in one argument word at a time */
-	/* (only constants compared with a value loaded from an argument word: the ones compared
-	 * with the number or the architecture would only multiply the runs) */
-	uint32_t vals[2 + 3 * SURFACE_INS_MAX];
-	size_t nv = 0;
-	int a_from_arg = 0;
-	vals[nv++] = 0;
-	vals[nv++] = UINT32_MAX;
-	for (size_t i = 0; i < f->n_ins; i++) {
-		uint16_t c = f->ins[i].code;
-		if (BPF_CLASS(c) == BPF_LD)
-			a_from_arg = BPF_MODE(c) == BPF_ABS && f->ins[i].k >= 16;
-		else if (BPF_CLASS(c) == BPF_MISC && BPF_MISCOP(c) == BPF_TXA)
-			a_from_arg = 1; /* X may hold anything: count its comparisons too */
-		if (a_from_arg && BPF_CLASS(c) == BPF_JMP && BPF_OP(c) != 0x00 && BPF_SRC(c) != BPF_X) {
-			uint32_t k = f->ins[i].k;
-			uint32_t cand[3] = {k, k + 1, k - 1};
-			for (int j = 0; j < 3; j++) {
-				size_t m = 0;
-				while (m < nv && vals[m] != cand[j])
-					m++;
-				if (m == nv)
-					vals[nv++] = cand[j];
-			}
-		}
-	}
-
-	/* the argument words the program reads at all (words 4..15: args[0..5], low word first);
-	 * the others cannot change a verdict */
-	int used[16] = {0}, any_used = 0;
-	for (size_t i = 0; i < f->n_ins; i++)
-		if (f->ins[i].code == (BPF_LD | BPF_W | BPF_ABS) && f->ins[i].k >= 16)
-			any_used = used[f->ins[i].k / 4] = 1;
-
-	uint32_t data[16];
+	int have_default = 0;
+	uint64_t steps = 0;
 	for (uint32_t nr = 0; nr < SURFACE_NR_MAX; nr++) {
-		int any = 0, all = 1;
-		memset(data, 0, sizeof data);
-		data[0] = nr;
-		data[1] = AUDIT_ARCH_X86_64;
-		if (!any_used)
-			any = all = (run(f, data) & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ALLOW;
-		for (unsigned w = 4; w < 16; w++)
-			for (size_t v = 0; used[w] && v < nv; v++) {
-				data[w] = vals[v];
-				int ok = (run(f, data) & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ALLOW;
-				any |= ok;
-				all &= ok;
-				data[w] = 0;
-			}
-		out->verdict[nr] = !any ? SV_REFUSED : all ? SV_ALLOWED : SV_CHECKED;
-		if (any)
+		struct path_result res = {.allowed_some = 1, .refused_some = 1};
+		if (steps < EVAL_STEP_LIMIT)
+			res = eval_one(f, nr, AUDIT_ARCH_X86_64);
+		steps += res.steps;
+		if (res.steps > PATH_STEP_LIMIT || steps >= EVAL_STEP_LIMIT)
+			out->truncated = 1;
+		out->verdict[nr] = !res.allowed_some ? SV_REFUSED : res.refused_some ? SV_CHECKED : SV_ALLOWED;
+		if (res.allowed_some)
 			out->allowed++;
-		if (any && !all)
+		if (res.allowed_some && res.refused_some)
 			out->checked++;
-	}
-	memset(data, 0, sizeof data);
-	data[1] = AUDIT_ARCH_I386;
-	out->foreign_arch_action = run(f, data);
-	data[1] = AUDIT_ARCH_X86_64;
-	data[0] = X32_BIT;
-	out->x32_action = run(f, data);
-	/* an unlisted number: the first one no rule names and the filter refuses */
-	out->default_action = 0;
-	for (uint32_t nr = 0; nr < SURFACE_NR_MAX; nr++)
-		if (out->verdict[nr] == SV_REFUSED && !surface_filter_name(f, nr)) {
-			data[0] = nr;
-			out->default_action = run(f, data);
-			break;
+		/* the action for an unlisted number: the first one no rule names and no path allows */
+		if (!have_default && !res.allowed_some && res.has_refusal && !surface_filter_name(f, nr)) {
+			out->default_action = res.refusal;
+			have_default = 1;
 		}
+	}
+	struct path_result fa = eval_one(f, 0, AUDIT_ARCH_I386);
+	out->foreign_arch_action = fa.allowed_some || !fa.has_refusal ? SECCOMP_RET_ALLOW : fa.refusal;
+	struct path_result x32 = eval_one(f, X32_BIT, AUDIT_ARCH_X86_64);
+	out->x32_action = x32.allowed_some || !x32.has_refusal ? SECCOMP_RET_ALLOW : x32.refusal;
 	return MU_OK;
 }
 
@@ -441,6 +518,7 @@ enum mu_err surface_map_parse(char *text, size_t len, void (*fn)(void *ctx, cons
 		return mu_errf(err, MU_ERR_FORMAT, "not a GNU ld link map (no \"%s\")", start);
 	char *out = NULL;
 	char *pending = NULL; /* an input section name whose address and size are on the next line */
+	char *out_pending = NULL; /* the same for an output section */
 	size_t found = 0;
 	while (p && *p) {
 		char *nl = strchr(p, '\n');
@@ -449,11 +527,30 @@ enum mu_err surface_map_parse(char *text, size_t len, void (*fn)(void *ctx, cons
 		char *line = p;
 		p = nl ? nl + 1 : NULL;
 		if (line[0] == '.' || (line[0] >= 'A' && line[0] <= 'Z') || line[0] == '/') {
-			/* an output section (".text ..."), or a top-level statement */
+			/* an output section (".text 0xADDR 0xSIZE", or the name alone with the rest on the
+			 * next line), or a top-level statement */
 			char *s = line;
 			char *name = token(&s);
 			out = name && name[0] == '.' ? name : NULL;
 			pending = NULL;
+			out_pending = NULL;
+			if (!out)
+				continue;
+			char *a = token(&s), *b = token(&s);
+			uint64_t addr, size;
+			if (!a)
+				out_pending = out;
+			else if (hex_u64(a, &addr) && hex_u64(b, &size))
+				fn(ctx, &(struct surface_map_sec){.out = out, .file = NULL, .addr = addr, .size = size});
+			continue;
+		}
+		if (out_pending) {
+			char *s = line;
+			char *a = token(&s), *b = token(&s);
+			uint64_t addr, size;
+			if (a && hex_u64(a, &addr) && hex_u64(b, &size))
+				fn(ctx, &(struct surface_map_sec){.out = out_pending, .file = NULL, .addr = addr, .size = size});
+			out_pending = NULL;
 			continue;
 		}
 		if (line[0] != ' ' || !out)

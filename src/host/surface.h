@@ -1,10 +1,11 @@
 /* surface.h — the parts of `mu surface` (docs/attack-surface.md) that read other programs'
  * output: the enclave's seccomp filter (mu-enclave --sandbox-filter) and a GNU ld link map.
  *
- * The filter is not taken on trust from its rule names: surface_filter_eval runs the classic
- * BPF program, as the kernel would, for every system call number and a set of argument values
- * (zero, all ones, and every constant the program compares with), and reports each number as
- * refused, allowed whatever the arguments, or allowed for some arguments only.
+ * The filter is not taken on trust from its rule names: surface_filter_eval follows the classic
+ * BPF program, as the kernel would run it, for every system call number, along every path the
+ * unknown values (the arguments, the instruction pointer) could take, and reports each number
+ * as refused, allowed whatever the arguments, or allowed for some arguments only. Actions
+ * that let the call run (allow, log, trace, user-notif) count as allowing it.
  */
 #ifndef MU_HOST_SURFACE_H
 #define MU_HOST_SURFACE_H
@@ -44,6 +45,8 @@ struct surface_eval {
 	uint32_t x32_action;             /* the action for an x32 call (nr 0 | 0x40000000) */
 	uint32_t default_action;         /* the action for an unlisted number */
 	size_t allowed, checked;         /* numbers allowed (checked ones included), and checked */
+	int truncated; /* the program has too many paths to follow all: some numbers were counted
+	                  as checked without following every path (an over-count, never an under) */
 };
 
 /* Parses `mu-enclave --sandbox-filter` output (the format is in enclave/sandbox.h). */
@@ -57,13 +60,15 @@ const char *surface_filter_name(const struct surface_filter *f, uint32_t nr);
 void surface_action_name(uint32_t action, char *buf, size_t cap);
 
 /* One input section of a link map: size bytes at addr from file (an object, or
- * "ARCHIVE(MEMBER)"), placed in output section out. */
+ * "ARCHIVE(MEMBER)"), placed in output section out; or, with file NULL, output section out
+ * itself, at addr with size bytes (its size may be 0). */
 struct surface_map_sec {
 	const char *out, *file; /* NUL-terminated, inside the caller's copy of the map */
 	uint64_t addr, size;
 };
 /* Parses the memory-map part of a GNU ld -Map file (text is modified: strings are cut out of
- * it in place). Calls fn for every input section with a size and a file. */
+ * it in place). Calls fn for every output section and every input section with a size and a
+ * file, in the map's order. */
 enum mu_err surface_map_parse(char *text, size_t len, void (*fn)(void *ctx, const struct surface_map_sec *s),
 			      void *ctx, struct mu_error *err);
 
