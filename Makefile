@@ -10,6 +10,9 @@
 #   make bench      speed of generated models (tokens/s), see bench/
 #   make fuzz       run every libFuzzer harness for FUZZ_SECONDS each (docs/fuzzing.md)
 #   make surface    measure the enclave's attack surface into docs/attack-surface.md
+#   make check-valgrind   every unit test binary under Valgrind memcheck (docs/analysis.md)
+#   make check-cppcheck   cppcheck over src/ and cmd/ (docs/analysis.md)
+#   make check-tidy       clang-tidy over src/ and cmd/ with .clang-tidy (docs/analysis.md)
 #
 # Sources are found by wildcard: a new src/**/x.c joins its library, a new tests/test_x.c
 # becomes a test binary (run by make check), a new tests/tool_x.c a helper binary that test
@@ -59,7 +62,8 @@ MU_OBJ     := $(call obj,$(MU_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOL_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
 
-.PHONY: static-enclave image surface all tests check check-build check-clang check-asan demo bench fuzz fuzz-replay clean deps
+.PHONY: static-enclave image surface all tests check check-build check-clang check-asan check-valgrind \
+        check-cppcheck check-tidy demo bench fuzz fuzz-replay clean deps
 all: $(BUILD)/mu $(BUILD)/mu-enclave tests $(BUILD)/bench/membw $(BUILD)/bench/kernels
 tests: $(TEST_BIN) $(TOOL_BIN) $(BUILD)/tests/mu-enclave-test
 
@@ -168,6 +172,23 @@ check-clang:
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
+
+# The analysis matrix (docs/analysis.md); not part of `make check`, which has a time budget.
+# Valgrind memcheck over the unit test binaries of the normal build (-O2 -g, as shipped).
+check-valgrind:
+	@$(MAKE) --no-print-directory tests
+	@BUILD=$(BUILD) SHARED=$(SHARED) ./tests/valgrind.sh
+# cppcheck over every configuration of src/ and cmd/ (MU_ENCLAVE_TEST too), with its POSIX library
+# so file descriptors, mmap and the like are modelled. Suppressions: .cppcheck-suppressions and
+# "cppcheck-suppress" comments, each with its reason.
+CPPCHECK_FLAGS := --std=c11 --library=posix -Isrc --enable=warning,portability,performance --inline-suppr \
+            --suppressions-list=.cppcheck-suppressions --error-exitcode=1 --template=gcc -q -j2
+check-cppcheck:
+	cppcheck $(CPPCHECK_FLAGS) src cmd
+	@echo "cppcheck: no findings in src/ and cmd/"
+# clang-tidy with the checks in .clang-tidy over src/ and cmd/, compiled with the build's flags.
+check-tidy:
+	@TIDY_CFLAGS="$(ALL_CFLAGS)" ./tests/tidy.sh
 
 # The memory bandwidth probe (bench/membw.c): a standalone program with the project's flags,
 # built with everything so tests/cli_bench.sh can run it.

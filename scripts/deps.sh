@@ -7,9 +7,11 @@
 # Node.js and npm are for the one client-compatibility test (tests/cli_http_openai.sh, which
 # installs the `openai` package into a scratch directory); they are installed only when no
 # `npm` is on the PATH, so a Node.js that is already there is left alone.
+# valgrind, cppcheck and clang-tidy are for the analysis targets (make check-valgrind,
+# check-cppcheck, check-tidy; docs/analysis.md).
 set -eu
 
-PKGS="make gcc clang musl-tools linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils qemu-system-x86 llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev libmicrohttpd-dev curl python3 python3-numpy python3-jinja2 python3-cryptography valgrind"
+PKGS="make gcc clang musl-tools linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio xz-utils qemu-system-x86 llvm libclang-rt-14-dev libbearssl-dev libutf8proc-dev libmicrohttpd-dev curl python3 python3-numpy python3-jinja2 python3-cryptography valgrind cppcheck clang-tidy"
 
 missing=""
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

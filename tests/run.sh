@@ -3,7 +3,8 @@
 #
 # Steps: warning-free builds under gcc and clang; the engine links no libm; the enclave VM
 # image (static enclave, minimal kernel, initramfs; tests/cli_vm.sh boots it); the static
-# enclave within its TCB budget (tcb-budget.txt: lines, system calls, libraries); every test binary
+# enclave within its TCB budget (tcb-budget.txt: lines, system calls, libraries); cppcheck with
+# no findings; every test binary
 # (tests/test_*.c); every command-level test script (tests/cli_*.sh); the same test binaries
 # built with ASan+UBSan; each libFuzzer harness replaying its corpus under ASan+UBSan.
 # Every step prints its own "N passed, N failed"; this script adds them up.
@@ -67,6 +68,9 @@ step "engine links no libm" ./tests/check_no_libm.sh build/libmu_engine.a
 
 echo "== enclave VM image (the kernel is built once, then cached; docs/vm.md)"
 step "make image" $MAKE --no-print-directory image
+
+echo "== cppcheck over src/ and cmd/ (docs/analysis.md; valgrind and clang-tidy are make targets)"
+step "cppcheck" $MAKE --no-print-directory check-cppcheck
 
 echo "== the enclave's TCB budget (tcb-budget.txt; docs/attack-surface.md)"
 step "TCB budget" build/mu surface build/musl/mu-enclave --budget tcb-budget.txt

@@ -48,7 +48,7 @@ double mu_sqrt(double x) { return __builtin_sqrt(x); }
  *    subnormals are rounded once, correctly, from p; n = 128 does not overflow the exponent.
  * Outside [EXPF_LO, EXPF_HI] the result is 0 or +inf (the correctly rounded result there). */
 #define EXPF_HI 0x1.62e42ep+6f      /* largest x with e^x < FLT_MAX (88.7228317) */
-#define EXPF_LO -0x1.9fe368p+6f     /* smallest x whose e^x rounds above 0 (-103.972076) */
+#define EXPF_LO (-0x1.9fe368p+6f)   /* smallest x whose e^x rounds above 0 (-103.972076) */
 #define EXPF_LOG2E 0x1.715476p+0f
 #define EXPF_MAGIC 0x1.8p+23f
 #define EXPF_LN2_HI 0x1.62e4p-1f
@@ -142,7 +142,7 @@ static inline struct dd two_prod(double a, double b)
  *    the result is rounded once more at the end: about 0.6 ulp.
  *  - 2^n is applied as 2^(n/2) * 2^(n - n/2) as in mu_expf. */
 #define EXP_HI 0x1.62e42fefa39efp+9         /* 709.782712893384: e^x < DBL_MAX */
-#define EXP_LO -0x1.74910d52d3051p+9        /* -745.133219101941: e^x rounds above 0 */
+#define EXP_LO (-0x1.74910d52d3051p+9)      /* -745.133219101941: e^x rounds above 0 */
 #define INV_LN2 0x1.71547652b82fep+0
 #define MAGIC52 0x1.8p+52
 #define LN2_HI 0x1.62e42feep-1              /* 6.93147180369123816490e-01 */
@@ -312,18 +312,18 @@ double mu_pow(double x, double y)
 #define PIO2_3 0x1.3198a2ep-69
 #define PIO2_3T 0x1.b839a252049c1p-104
 #define PIO4 0x1.921fb54442d18p-1
-#define SIN_S1 -1.66666666666666324348e-01
+#define SIN_S1 (-1.66666666666666324348e-01)
 #define SIN_S2 8.33333333332248946124e-03
-#define SIN_S3 -1.98412698298579493134e-04
+#define SIN_S3 (-1.98412698298579493134e-04)
 #define SIN_S4 2.75573137070700676789e-06
-#define SIN_S5 -2.50507602534068634195e-08
+#define SIN_S5 (-2.50507602534068634195e-08)
 #define SIN_S6 1.58969099521155010221e-10
 #define COS_C1 4.16666666666666019037e-02
-#define COS_C2 -1.38888888888741095749e-03
+#define COS_C2 (-1.38888888888741095749e-03)
 #define COS_C3 2.48015872894767294178e-05
-#define COS_C4 -2.75573143513906633035e-07
+#define COS_C4 (-2.75573143513906633035e-07)
 #define COS_C5 2.08757232129817482790e-09
-#define COS_C6 -1.13596475577881948265e-11
+#define COS_C6 (-1.13596475577881948265e-11)
 
 /* sin(x + y) for |x| <= ~pi/4, |y| <= ulp(x). */
 static double k_sin(double x, double y)

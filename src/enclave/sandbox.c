@@ -166,7 +166,7 @@ struct sandbox_rule {
 	enum sandbox_when when;
 };
 
-#define SANDBOX_RULE(name, chk, wh) {.nr = __NR_##name, .check = chk, .when = wh},
+#define SANDBOX_RULE(name, chk, wh) {.nr = __NR_##name, .check = (chk), .when = (wh)},
 static const struct sandbox_rule sandbox_rules[] = {SANDBOX_CALLS(SANDBOX_RULE) SANDBOX_SANITIZER_CALLS(SANDBOX_RULE)};
 _Static_assert(sizeof sandbox_rules / sizeof sandbox_rules[0] == SANDBOX_N, "one name per rule");
 

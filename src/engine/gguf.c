@@ -157,6 +157,7 @@ static void sift_down(uint32_t *v, size_t root, size_t n, idx_less_fn less, cons
 
 static void sort_idx(uint32_t *v, size_t n, idx_less_fn less, const void *ctx)
 {
+	assert(v || n == 0);
 	for (size_t i = 0; i < n; i++)
 		v[i] = (uint32_t)i;
 	if (n < 2)
@@ -186,6 +187,7 @@ static int tensor_name_less(const void *ctx, uint32_t a, uint32_t b)
 static int tensor_offset_less(const void *ctx, uint32_t a, uint32_t b)
 {
 	const struct gguf_tensor *t = ctx;
+	/* cppcheck-suppress arrayIndexThenCheck ; a < b is the tie-break on equal offsets, not a bound */
 	return t[a].offset < t[b].offset || (t[a].offset == t[b].offset && a < b);
 }
 
@@ -558,6 +560,7 @@ enum mu_err gguf_parse(struct gguf *g, const uint8_t *data, size_t len, void *me
 	uint8_t *m = lay.total ? mem : NULL;
 	if (m)
 		m += (TABLE_ALIGN - ((uintptr_t)m & (TABLE_ALIGN - 1))) & (TABLE_ALIGN - 1);
+	assert(m || (r.n_kv == 0 && r.n_tensors == 0)); /* read_header: tables, so total > 0 */
 	r.kv = r.n_kv ? (struct gguf_kv *)(void *)(m + lay.kv_at) : NULL;
 	r.tensors = r.n_tensors ? (struct gguf_tensor *)(void *)(m + lay.tensors_at) : NULL;
 	uint32_t *idx = (r.n_kv || r.n_tensors) ? (uint32_t *)(void *)(m + lay.idx_at) : NULL;
@@ -650,6 +653,7 @@ static int int_value(const struct gguf_kv *kv, int *neg, uint64_t *mag)
 	case GGUF_TYPE_UINT16: *mag = le16_load(p); return 1;
 	case GGUF_TYPE_UINT32: *mag = le32_load(p); return 1;
 	case GGUF_TYPE_UINT64: *mag = le64_load(p); return 1;
+	/* GGUF's INT8 is signed: the sign extension is meant. NOLINTNEXTLINE(bugprone-signed-char-misuse,cert-str34-c) */
 	case GGUF_TYPE_INT8: s = (int8_t)p[0]; break;
 	case GGUF_TYPE_INT16: s = (int16_t)le16_load(p); break;
 	case GGUF_TYPE_INT32: s = (int32_t)le32_load(p); break;

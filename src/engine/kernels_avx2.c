@@ -77,6 +77,7 @@ enum fkind { FK_F32, FK_F16, FK_BF16 };
 TGT INLINE __m256 widen8(enum fkind k, const uint8_t *p)
 {
 	if (k == FK_F32)
+		/* cppcheck-suppress invalidPointerCast ; p points at f32 weights (unaligned load) */
 		return _mm256_loadu_ps((const float *)p);
 	__m128i h = _mm_loadu_si128((const __m128i *)p);
 	if (k == FK_F16)
@@ -129,6 +130,7 @@ TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, c
 		}
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++)
+			/* cppcheck-suppress invalidPointerCast ; x holds f32 activations, xs bytes apart */
 			xp[t] = (const float *)(x + (size_t)t * xs) + i;
 		fgroup(k, R, T, wp, xp, acc);
 	}
@@ -148,6 +150,7 @@ TGT INLINE void ftile(enum fkind k, int R, int T, const uint8_t *w, size_t rb, c
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++) {
 			memset(xbuf[t], 0, sizeof xbuf[t]);
+			/* cppcheck-suppress invalidPointerCast ; x holds f32 activations, xs bytes apart */
 			memcpy(xbuf[t], (const float *)(x + (size_t)t * xs) + i, 4 * m);
 			xp[t] = xbuf[t];
 		}

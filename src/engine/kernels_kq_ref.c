@@ -362,7 +362,7 @@ static void quantize_q6_k(const float *src, void *dst, size_t n)
 		}
 		memset(p, 0, 192);
 		for (size_t i = 0; i < MU_QK_K; i++) {
-			float step = d * (float)sc[i / 16];
+			float step = d * (float)sc[i / 16]; /* NOLINT(bugprone-integer-division): an index */
 			int32_t q = step != 0.0f ? round_clamp(x[i] / step, -32, 31, 0) + 32 : 32;
 			size_t h = i / 128, part = (i % 128) / 32, l = i % 32;
 			uint8_t *ql = p + 64 * h + l + (part & 1) * 32, *qh = p + 128 + 32 * h + l;

@@ -173,6 +173,7 @@ TGT INLINE void qmatvec(int q4, const uint8_t *w, size_t rb, const uint8_t *x, s
 			acc[i] = _mm512_setzero_ps();
 		for (size_t g = 0; g < ng; g++) {
 			struct pact own;
+			/* cppcheck-suppress uninitvar ; only own's address is taken; pact_prep fills it below */
 			const struct pact *a = pre ? &pre[g] : &own;
 			if (!pre)
 				pact_prep(q4, x + g * GROUP * Q8_0_BYTES, &own);
@@ -247,6 +248,7 @@ TGT INLINE void row_tile(int q4, int T, const uint8_t *row, const uint8_t *x, si
 #pragma GCC unroll 8
 		for (int t = 0; t < T; t++) {
 			struct pact own;
+			/* cppcheck-suppress uninitvar ; only own's address is taken; pact_prep fills it below */
 			const struct pact *a = pre ? &pre[g * ps + (size_t)t] : &own;
 			if (!pre)
 				pact_prep(q4, x + (size_t)t * xs + g * GROUP * Q8_0_BYTES, &own);

@@ -286,6 +286,8 @@ static void plot(struct buf *b, const struct model_size *sizes, size_t ns, const
 	put(b, "<text x=\"%d\" y=\"28\" font-size=\"16\">Least time to move a model out through the egress cap%s</text>\n",
 	    ML, token_bps > 0 ? " (and the token bound)" : "");
 	/* grid and ticks */
+	/* e steps through whole decades, small integers that a double holds exactly
+	 * NOLINTNEXTLINE(cert-flp30-c,clang-analyzer-security.FloatLoopCounter) */
 	for (double e = x0; e <= x1; e++) {
 		double x = to_px(exp10_(e), x0, x1, pl, pr);
 		char l[48];
@@ -293,6 +295,7 @@ static void plot(struct buf *b, const struct model_size *sizes, size_t ns, const
 		put(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", x, pt, x, pb);
 		put(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n", x, pb + 18, l);
 	}
+	/* NOLINTNEXTLINE(cert-flp30-c,clang-analyzer-security.FloatLoopCounter): as above */
 	for (double e = y0; e <= y1; e++) {
 		double y = to_px(exp10_(e), y0, y1, pb, pt);
 		char l[48];

@@ -436,8 +436,8 @@ static int read_entries_v4(struct line_ctx *c, struct rd *r)
 static void emit_row(struct line_ctx *c, uint64_t file, uint64_t line, uint64_t addr,
 		     void (*fn)(void *ctx, const struct elf_line_row *r), void *ctx)
 {
-	if (!line || file >= c->nfiles)
-		return;
+	if (!line || file >= c->nfiles || !c->files[file][0])
+		return; /* no line, or no such file (DWARF 4's file 0, an entry without a name) */
 	struct elf_line_row row = {
 		.dir = c->file_dir[file] != UINT32_MAX ? c->dirs[c->file_dir[file]] : "",
 		.file = c->files[file],

@@ -69,8 +69,9 @@ struct elf_line_row {
 	uint64_t addr;
 	uint64_t unit; /* the unit's offset in .debug_line: the same for every row of one unit */
 };
-/* Calls fn for every row of every line program that has a line number (rows with line 0,
- * code the compiler made up, are left out). MU_OK with nothing called when there is no
+/* Calls fn for every row of every line program that has a line number and names a file
+ * (rows with line 0, code the compiler made up, are left out, and so are rows whose file
+ * index names no file). MU_OK with nothing called when there is no
  * .debug_line. */
 enum mu_err elf_lines(const struct elf_file *e, void (*fn)(void *ctx, const struct elf_line_row *r), void *ctx,
 		      struct mu_error *err);

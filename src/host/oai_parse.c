@@ -118,6 +118,11 @@ __attribute__((format(printf, 4, 5))) static int bad(struct px *x, const char *c
 	oai_error_set(x->e, 400, "invalid_request_error", code, param, "%s", msg);
 	return -1;
 }
+#ifdef __clang_analyzer__
+/* clang-tidy's analyzer does not follow calls into variadic functions, so it would take bad()
+ * to return 0 sometimes and report outputs the error paths leave unset (docs/analysis.md). */
+#define bad(...) (bad(__VA_ARGS__), -1)
+#endif
 
 static int internal(struct px *x, const char *what)
 {
@@ -343,6 +348,8 @@ static int p_stop(struct px *x, uint32_t t, const char *param, int ollama)
 			snprintf(ep, sizeof ep, "%s[%u]", param, i);
 		else
 			snprintf(ep, sizeof ep, "%s", param);
+		/* list[0..n) is set: the iterator yields an array's count elements (the analyzer
+		 * cannot see into json.c). NOLINTNEXTLINE(clang-analyzer-core.CallAndMessage) */
 		if (!is_type(x, items[i], JSON_STRING))
 			return bad(x, "invalid_type", ep, "%s must be %s", param, form);
 		uint32_t dl = json_str_len(x->d, items[i]);
@@ -659,6 +666,7 @@ int oai_parse_request(struct oai_request *r, enum oai_api api, const uint8_t *bo
 	struct oai_error dummy;
 	struct json_doc d;
 	struct mu_error err;
+	/* cppcheck-suppress uninitvar ; only dummy's address is taken; the memset below clears it */
 	struct px x = {.d = &d, .r = r, .e = e ? e : &dummy};
 	int rc;
 

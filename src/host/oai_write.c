@@ -14,6 +14,7 @@
 
 #include "host/oai.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -521,8 +522,9 @@ static void kmp_fail(const uint8_t *p, size_t n, uint8_t *f)
 }
 
 /* One byte into the automaton of p (state q < n): the new state. */
-static size_t kmp_step(const uint8_t *p, const uint8_t *f, size_t q, uint8_t c)
+static size_t kmp_step(const uint8_t *p, size_t n, const uint8_t *f, size_t q, uint8_t c)
 {
+	assert(q < n);
 	while (q > 0 && p[q] != c)
 		q = f[q - 1];
 	return p[q] == c ? q + 1 : q;
@@ -548,12 +550,12 @@ size_t oai_stop_push(struct oai_stop *s, const void *in, size_t n, uint8_t *out)
 		kmp_fail(s->s[k], s->len[k], fail[k]);
 		q[k] = 0;
 		for (size_t j = 0; j < nh; j++)
-			q[k] = kmp_step(s->s[k], fail[k], q[k], held[j]);
+			q[k] = kmp_step(s->s[k], s->len[k], fail[k], q[k], held[j]);
 	}
 	for (size_t j = 0; j < n; j++) {
 		size_t maxq = 0, hit = 0, end = nh + j + 1; /* bytes of X seen */
 		for (k = 0; k < s->n; k++) {
-			q[k] = kmp_step(s->s[k], fail[k], q[k], p[j]);
+			q[k] = kmp_step(s->s[k], s->len[k], fail[k], q[k], p[j]);
 			if (q[k] == s->len[k]) {
 				if (q[k] > hit)
 					hit = q[k];

@@ -85,7 +85,7 @@ static int parse_u32(const char **s, uint32_t *out)
 
 enum mu_err surface_filter_parse(struct surface_filter *f, const char *text, size_t len, struct mu_error *err)
 {
-	char line[128];
+	char line[128] = "";
 	size_t at = 0, lineno = 0;
 	int ended = 0;
 	memset(f, 0, sizeof *f);

@@ -202,7 +202,7 @@ enum mu_err pal_listen(const char *addr, int backlog, int *fd, char *bound, size
 		return rc;
 	if (!bound)
 		return MU_OK;
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t sl = sizeof ss;
 	if (getsockname(*fd, (struct sockaddr *)&ss, &sl) != 0 ||
 	    format_inet((struct sockaddr *)&ss, sl, name, sizeof name) != 0 || strlen(name) >= bound_cap) {
@@ -343,7 +343,7 @@ enum mu_err pal_connect(const char *addr, uint32_t timeout_ms, unsigned flags, i
 
 void pal_peer_name(int fd, char *buf, size_t cap)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {0};
 	socklen_t sl = sizeof ss;
 	if (!buf || cap == 0)
 		return;

@@ -95,6 +95,7 @@ enum mu_err pal_map_anon(struct pal_map *m, size_t len, struct mu_error *err)
 	m->data = NULL;
 	m->len = 0;
 	m->device = 0;
+	/* cppcheck-suppress invalidFunctionArg ; MAP_ANONYMOUS wants fd -1 (posix.cfg allows only >= 0) */
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return mu_errf(err, MU_ERR_NOMEM, "cannot map %zu bytes of memory: %s", len, strerror(errno));
@@ -234,6 +235,7 @@ enum mu_err pal_secret_alloc(struct pal_secret *s, size_t len, unsigned flags, s
 		 * EAGAIN: over the lock limit, which the fallback reports in its own words. */
 	}
 
+	/* cppcheck-suppress invalidFunctionArg ; MAP_ANONYMOUS wants fd -1 (posix.cfg allows only >= 0) */
 	void *p = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return mu_errf(err, MU_ERR_NOMEM, "cannot map %zu bytes of secret memory: %s", map_len, strerror(errno));

@@ -72,6 +72,9 @@ enum mu_err mu_frame_rd_feed(struct mu_frame_rd *r, const uint8_t *data, size_t 
 			return mu_errf(err, r->failed, "frame stream already failed");
 		mu_frame_rd_space(r, &p, &want);
 		size_t take = n - *used < want ? n - *used : want;
+		/* p is NULL only when done, and then commit has set *st to DONE and the loop has
+		 * ended; the analyzer loses that when it does not follow commit.
+		 * NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
 		memcpy(p, data + *used, take);
 		*used += take;
 		enum mu_err rc = mu_frame_rd_commit(r, take, st, err);

@@ -31,11 +31,14 @@ int mu_msg_equal(const struct mu_msg *a, const struct mu_msg *b)
 		       a->ready.egress_burst_bytes == b->ready.egress_burst_bytes;
 	case MU_MSG_GENERATE: {
 		const __typeof__(a->generate) *x = &a->generate, *y = &b->generate;
+		/* temperature and top_p compare by their bits (-0 is not 0): the wire carries them
+		 * exactly. NOLINTBEGIN(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c) */
 		if (x->has_prompt != y->has_prompt || x->max_tokens != y->max_tokens ||
 		    memcmp(&x->temperature, &y->temperature, sizeof(double)) ||
 		    memcmp(&x->top_p, &y->top_p, sizeof(double)) || x->top_k != y->top_k || x->seed != y->seed ||
 		    x->stream != y->stream)
 			return 0;
+		/* NOLINTEND(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c) */
 		if (x->has_prompt)
 			return text_eq(&x->prompt, &y->prompt);
 		if (x->n_messages != y->n_messages)
