@@ -307,6 +307,32 @@ static void path_end(struct path_result *res, uint32_t action, int known)
 	}
 }
 
+/* *dst (whose unknown bit is bit) = v, known or not */
+static void set(struct path_state *st, uint32_t *dst, uint32_t bit, uint32_t v, int unknown)
+{
+	*dst = v;
+	st->unknown = unknown ? st->unknown | bit : st->unknown & ~bit;
+}
+
+/* what a load (BPF_LD or BPF_LDX, mode of c) reads, and whether it is unknown: the number and
+ * the architecture are known; the instruction pointer and the arguments are not */
+static uint32_t load(const struct path_state *st, uint16_t c, uint32_t k, const uint32_t data[16], int *unknown)
+{
+	*unknown = 0;
+	switch (BPF_MODE(c)) {
+	case BPF_ABS:
+		*unknown = k / 4 > 1;
+		return k / 4 <= 1 ? data[k / 4] : 0;
+	case BPF_LEN:
+		return SECCOMP_DATA_LEN;
+	case BPF_MEM:
+		*unknown = (st->unknown & UNK_M(k)) != 0;
+		return st->M[k];
+	default:
+		return k;
+	}
+}
+
 static void explore(const struct surface_filter *f, size_t pc, struct path_state st, const uint32_t data[16],
 		    struct path_result *res)
 {
@@ -321,42 +347,20 @@ static void explore(const struct surface_filter *f, size_t pc, struct path_state
 		uint32_t src = BPF_SRC(c) == BPF_X ? st.X : in->k;
 		switch (BPF_CLASS(c)) {
 		case BPF_LD:
-			st.unknown &= ~UNK_A;
-			if (BPF_MODE(c) == BPF_ABS) {
-				uint32_t w = in->k / 4;
-				if (w <= 1)
-					st.A = data[w]; /* nr, arch */
-				else
-					st.unknown |= UNK_A; /* instruction pointer, arguments */
-			} else if (BPF_MODE(c) == BPF_LEN) {
-				st.A = SECCOMP_DATA_LEN;
-			} else if (BPF_MODE(c) == BPF_MEM) {
-				st.A = st.M[in->k];
-				if (st.unknown & UNK_M(in->k))
-					st.unknown |= UNK_A;
-			} else {
-				st.A = in->k;
-			}
+		case BPF_LDX: {
+			int unk;
+			uint32_t v = load(&st, c, in->k, data, &unk);
+			if (BPF_CLASS(c) == BPF_LD)
+				set(&st, &st.A, UNK_A, v, unk);
+			else
+				set(&st, &st.X, UNK_X, v, unk);
 			break;
-		case BPF_LDX:
-			st.unknown &= ~UNK_X;
-			if (BPF_MODE(c) == BPF_LEN) {
-				st.X = SECCOMP_DATA_LEN;
-			} else if (BPF_MODE(c) == BPF_MEM) {
-				st.X = st.M[in->k];
-				if (st.unknown & UNK_M(in->k))
-					st.unknown |= UNK_X;
-			} else {
-				st.X = in->k;
-			}
-			break;
+		}
 		case BPF_ST:
-			st.M[in->k] = st.A;
-			st.unknown = (st.unknown & ~UNK_M(in->k)) | ((st.unknown & UNK_A) ? UNK_M(in->k) : 0);
+			set(&st, &st.M[in->k], UNK_M(in->k), st.A, (st.unknown & UNK_A) != 0);
 			break;
 		case BPF_STX:
-			st.M[in->k] = st.X;
-			st.unknown = (st.unknown & ~UNK_M(in->k)) | ((st.unknown & UNK_X) ? UNK_M(in->k) : 0);
+			set(&st, &st.M[in->k], UNK_M(in->k), st.X, (st.unknown & UNK_X) != 0);
 			break;
 		case BPF_ALU:
 			if (src_unk)
@@ -411,13 +415,10 @@ static void explore(const struct surface_filter *f, size_t pc, struct path_state
 				path_end(res, in->k, 1);
 			return;
 		case BPF_MISC:
-			if (BPF_MISCOP(c) == BPF_TAX) {
-				st.X = st.A;
-				st.unknown = (st.unknown & ~UNK_X) | ((st.unknown & UNK_A) ? UNK_X : 0);
-			} else {
-				st.A = st.X;
-				st.unknown = (st.unknown & ~UNK_A) | ((st.unknown & UNK_X) ? UNK_A : 0);
-			}
+			if (BPF_MISCOP(c) == BPF_TAX)
+				set(&st, &st.X, UNK_X, st.A, (st.unknown & UNK_A) != 0);
+			else
+				set(&st, &st.A, UNK_A, st.X, (st.unknown & UNK_X) != 0);
 			break;
 		}
 	}
