@@ -129,3 +129,4 @@ awk -v block="$TMP/block.clean.md" '
 ' "$DOC" >"$TMP/doc.md"
 mv "$TMP/doc.md" "$DOC"
 echo "surface: $DOC updated" >&2
+set +e # the chain's exit trap stops what already stopped; its kills may fail
