@@ -59,6 +59,16 @@ static void test_hand_written(void)
 	char a[32];
 	surface_action_name(327681, a, sizeof a);
 	CHECK(!strcmp(a, "errno 1"), "%s", a);
+	static const struct {
+		uint32_t action;
+		const char *want;
+	} names[] = {{0x80000000u, "kill-process"}, {0, "kill-thread"}, {0x00030007u, "trap"},
+		     {0x7fc00000u, "user-notif"}, {0x7ff00000u, "trace"}, {0x7ffc0000u, "log"},
+		     {0x7fff0000u, "allow"}, {0x12340000u, "unknown 0x12340000"}};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		surface_action_name(names[i].action, a, sizeof a);
+		CHECK(!strcmp(a, names[i].want), "0x%08x: %s", (unsigned)names[i].action, a);
+	}
 
 	/* an allow-all filter: every number allowed */
 	rc = eval_text(HDR "ins 6 0 0 2147418112\nend\n", &f, &ev, msg, sizeof msg);

@@ -143,37 +143,28 @@ const char *surface_filter_name(const struct surface_filter *f, uint32_t nr)
 	return NULL;
 }
 
+/* seccomp's actions (linux/seccomp.h), by their SECCOMP_RET_ACTION_FULL bits */
+static const struct {
+	uint32_t action;
+	const char *name;
+} action_names[] = {
+	{0x80000000u, "kill-process"}, {0x00000000u, "kill-thread"}, {0x00030000u, "trap"},
+	{0x00050000u, "errno"},        {0x7fc00000u, "user-notif"},  {0x7ff00000u, "trace"},
+	{0x7ffc0000u, "log"},          {SECCOMP_RET_ALLOW, "allow"},
+};
+
 void surface_action_name(uint32_t action, char *buf, size_t cap)
 {
-	switch (action & SECCOMP_RET_ACTION_FULL) {
-	case 0x80000000u:
-		snprintf(buf, cap, "kill-process");
-		return;
-	case 0x00000000u:
-		snprintf(buf, cap, "kill-thread");
-		return;
-	case 0x00030000u:
-		snprintf(buf, cap, "trap");
-		return;
-	case 0x00050000u:
-		snprintf(buf, cap, "errno %u", (unsigned)(action & 0xffffu));
-		return;
-	case 0x7fc00000u:
-		snprintf(buf, cap, "user-notif");
-		return;
-	case 0x7ff00000u:
-		snprintf(buf, cap, "trace");
-		return;
-	case 0x7ffc0000u:
-		snprintf(buf, cap, "log");
-		return;
-	case SECCOMP_RET_ALLOW:
-		snprintf(buf, cap, "allow");
-		return;
-	default:
-		snprintf(buf, cap, "unknown 0x%08x", (unsigned)action);
-		return;
-	}
+	uint32_t a = action & SECCOMP_RET_ACTION_FULL;
+	for (size_t i = 0; i < sizeof action_names / sizeof action_names[0]; i++)
+		if (action_names[i].action == a) {
+			if (a == 0x00050000u) /* errno carries its number */
+				snprintf(buf, cap, "errno %u", (unsigned)(action & 0xffffu));
+			else
+				snprintf(buf, cap, "%s", action_names[i].name);
+			return;
+		}
+	snprintf(buf, cap, "unknown 0x%08x", (unsigned)action);
 }
 
 /* ---- evaluation ---- */
